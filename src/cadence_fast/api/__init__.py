@@ -1,0 +1,1 @@
+"""The frontend: one servicer per gRPC service. Validation, error mapping, routing; no state."""

@@ -1,0 +1,1 @@
+"""The `cadence-fast` command."""

@@ -1,0 +1,9 @@
+"""`cadence-fast bench` (not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    pass

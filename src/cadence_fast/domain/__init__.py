@@ -1,0 +1,1 @@
+"""Domains: the registry and the in-process cache."""

@@ -1,0 +1,1 @@
+"""The history engine: shards, mutable state, decisions, transfer and timer queues."""

@@ -1,0 +1,1 @@
+"""Matching: task lists, long polls, sync match, the persisted backlog."""

@@ -1,0 +1,1 @@
+"""The built-in SQLite adapter: the embedded default store."""

@@ -1,0 +1,1 @@
+"""Visibility: list / count / scan with Cadence's query language."""
