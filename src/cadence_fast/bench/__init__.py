@@ -1,0 +1,1 @@
+"""`cadence-fast bench`: a load generator for any Cadence gRPC API v1 frontend."""
