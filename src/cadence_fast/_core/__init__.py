@@ -47,6 +47,20 @@ def _load(name: str) -> ModuleType:
     return module
 
 
+def load_pure(name: str) -> ModuleType:
+    """A separate, uncompiled instance of `_core.<name>` from its .py source.
+
+    Lets one process compare the compiled and the pure build (the benchmarks do).
+    """
+    spec = importlib.util.spec_from_file_location(
+        f"{__name__}._pure_{name}", Path(__file__).parent / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def is_compiled() -> bool:
     return not PURE
 
