@@ -1,15 +1,48 @@
-"""uber.cadence.api.v1.WorkerAPI."""
+"""uber.cadence.api.v1.WorkerAPI: the polls and the task responses of workers.
+
+Polls follow INTERFACES.md: long-poll matching until the call's deadline minus a margin,
+then let history record the task as started (that is where a stale task is discovered:
+it is dropped and the poll goes on); an empty reply (empty task_token) means "no task".
+Responses are validated and handed to the engine, which decodes the task token.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
+import grpc
+from cadence.api.v1 import service_worker_pb2 as pb
 from cadence.api.v1 import service_worker_pb2_grpc
 
+from cadence_fast import errors
+from cadence_fast.api import validation as check
 from cadence_fast.api.base import ApiServicer
+from cadence_fast.api.workflow import engine_method, long_poll_timeout, resolve_domain
+from cadence_fast.persistence.records import TaskListType
+
+try:
+    from cadence_fast.history.errors import StaleTaskError
+except ImportError:  # pragma: no cover - until history/errors.py lands
+
+    class StaleTaskError(Exception):  # type: ignore[no-redef]
+        pass
+
 
 if TYPE_CHECKING:
+    from cadence_fast.matching.engine import MatchTask
     from cadence_fast.server import Services
+
+log = logging.getLogger(__name__)
+
+#: What history may answer for a task that no longer needs to run: drop it, poll on.
+#: (A workflow that closed or vanished since the task was queued is the common case.)
+_STALE = (StaleTaskError, errors.EntityNotExistsError, errors.WorkflowExecutionAlreadyCompletedError)
+
+_EMPTY_DECISION = pb.PollForDecisionTaskResponse()
+_EMPTY_ACTIVITY = pb.PollForActivityTaskResponse()
 
 
 class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
@@ -17,3 +50,193 @@ class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._blob_limit = services.config.blob_size_limit
+
+    # --- polls -----------------------------------------------------------------------
+
+    async def _poll(
+        self,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        task_type: int,
+        record: Callable[[MatchTask, Any], Awaitable[Any]],
+        empty: Any,
+    ) -> Any:
+        check.poll_request(request)
+        domain = await resolve_domain(self.services, request.domain)
+        matching = self.services.matching
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + long_poll_timeout(context)
+        name = request.task_list.name
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                return empty
+            task = await matching.poll(domain.id, name, task_type, request.identity, left)
+            if task is None:
+                return empty
+            # Shielded: if the worker goes away mid-call, the engine's transition still
+            # runs to its end (a half-cancelled commit is worse than a wasted task).
+            recording = asyncio.ensure_future(record(task, request))
+            try:
+                response = await asyncio.shield(recording)
+            except asyncio.CancelledError:
+                recording.add_done_callback(lambda f, t=task: _settle_abandoned(matching, t, f))
+                raise
+            except _STALE:
+                matching.ack(task)
+                continue
+            except BaseException:
+                matching.requeue(task)
+                raise
+            matching.ack(task)
+            return response
+
+    async def PollForDecisionTask(
+        self, request: pb.PollForDecisionTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PollForDecisionTaskResponse:
+        return await self._poll(
+            request,
+            context,
+            TaskListType.DECISION,
+            self.services.history.record_decision_task_started,
+            _EMPTY_DECISION,
+        )
+
+    async def PollForActivityTask(
+        self, request: pb.PollForActivityTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PollForActivityTaskResponse:
+        return await self._poll(
+            request,
+            context,
+            TaskListType.ACTIVITY,
+            self.services.history.record_activity_task_started,
+            _EMPTY_ACTIVITY,
+        )
+
+    # --- decision responses ----------------------------------------------------------
+
+    async def RespondDecisionTaskCompleted(
+        self, request: pb.RespondDecisionTaskCompletedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RespondDecisionTaskCompletedResponse:
+        check.task_token(request.task_token)
+        check.identity(request.identity)
+        check.blob(len(request.execution_context), "ExecutionContext", self._blob_limit)
+        return await self.services.history.respond_decision_task_completed(request)
+
+    async def RespondDecisionTaskFailed(
+        self, request: pb.RespondDecisionTaskFailedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RespondDecisionTaskFailedResponse:
+        check.task_token(request.task_token)
+        check.identity(request.identity)
+        if len(request.details.data) > self._blob_limit:
+            # As Go Cadence: the worker's failure report is kept (it is why the decision
+            # failed), cut to the limit, rather than refused and lost.
+            request.details.data = request.details.data[: self._blob_limit]
+        return await self.services.history.respond_decision_task_failed(request)
+
+    # --- activity responses ----------------------------------------------------------
+
+    async def RespondActivityTaskCompleted(
+        self, request: pb.RespondActivityTaskCompletedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RespondActivityTaskCompletedResponse:
+        check.task_token(request.task_token)
+        check.identity(request.identity)
+        check.payload(request.result, "Result", self._blob_limit)
+        return await self.services.history.respond_activity_task_completed(request)
+
+    async def RespondActivityTaskFailed(
+        self, request: pb.RespondActivityTaskFailedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RespondActivityTaskFailedResponse:
+        check.task_token(request.task_token)
+        check.identity(request.identity)
+        check.failure(request.failure, self._blob_limit)
+        check.payload(request.heartbeat_details, "HeartbeatDetails", self._blob_limit)
+        return await self.services.history.respond_activity_task_failed(request)
+
+    async def RespondActivityTaskCanceled(
+        self, request: pb.RespondActivityTaskCanceledRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RespondActivityTaskCanceledResponse:
+        check.task_token(request.task_token)
+        check.identity(request.identity)
+        check.payload(request.details, "Details", self._blob_limit)
+        return await self.services.history.respond_activity_task_canceled(request)
+
+    async def RecordActivityTaskHeartbeat(
+        self, request: pb.RecordActivityTaskHeartbeatRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordActivityTaskHeartbeatResponse:
+        check.task_token(request.task_token)
+        check.identity(request.identity)
+        check.payload(request.details, "Details", self._blob_limit)
+        return await self.services.history.record_activity_task_heartbeat(request)
+
+    async def RespondActivityTaskCompletedByID(
+        self, request: pb.RespondActivityTaskCompletedByIDRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RespondActivityTaskCompletedByIDResponse:
+        check.by_id_request(request)
+        check.payload(request.result, "Result", self._blob_limit)
+        domain = await resolve_domain(self.services, request.domain)
+        return await self.services.history.respond_activity_task_completed_by_id(domain, request)
+
+    async def RespondActivityTaskFailedByID(
+        self, request: pb.RespondActivityTaskFailedByIDRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RespondActivityTaskFailedByIDResponse:
+        check.by_id_request(request)
+        check.failure(request.failure, self._blob_limit)
+        check.payload(request.heartbeat_details, "HeartbeatDetails", self._blob_limit)
+        domain = await resolve_domain(self.services, request.domain)
+        return await self.services.history.respond_activity_task_failed_by_id(domain, request)
+
+    async def RespondActivityTaskCanceledByID(
+        self, request: pb.RespondActivityTaskCanceledByIDRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RespondActivityTaskCanceledByIDResponse:
+        check.by_id_request(request)
+        check.payload(request.details, "Details", self._blob_limit)
+        domain = await resolve_domain(self.services, request.domain)
+        return await self.services.history.respond_activity_task_canceled_by_id(domain, request)
+
+    async def RecordActivityTaskHeartbeatByID(
+        self, request: pb.RecordActivityTaskHeartbeatByIDRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordActivityTaskHeartbeatByIDResponse:
+        check.by_id_request(request)
+        check.payload(request.details, "Details", self._blob_limit)
+        domain = await resolve_domain(self.services, request.domain)
+        return await self.services.history.record_activity_task_heartbeat_by_id(domain, request)
+
+    # --- issue 4: served once the engine provides them -------------------------------
+
+    async def RespondQueryTaskCompleted(
+        self, request: pb.RespondQueryTaskCompletedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RespondQueryTaskCompletedResponse:
+        check.task_token(request.task_token)
+        check.payload(request.result.answer, "QueryResult", self._blob_limit)
+        method = engine_method(
+            self.services, "respond_query_task_completed", self.service_name, "RespondQueryTaskCompleted"
+        )
+        return await method(request)
+
+    async def ResetStickyTaskList(
+        self, request: pb.ResetStickyTaskListRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResetStickyTaskListResponse:
+        check.execution_request(request)
+        method = engine_method(
+            self.services, "reset_sticky_task_list", self.service_name, "ResetStickyTaskList"
+        )
+        domain = await resolve_domain(self.services, request.domain)
+        return await method(domain, request)
+
+
+def _settle_abandoned(matching: Any, task: MatchTask, done: asyncio.Future[Any]) -> None:
+    """The poll's caller left while history was recording the task as started.
+
+    Recorded (or stale): the task is out of matching's hands; a started decision or
+    activity nobody received simply times out and is retried by history. Failed for
+    another reason: matching delivers it again."""
+    if done.cancelled():
+        matching.requeue(task)
+        return
+    exc = done.exception()
+    if exc is None or isinstance(exc, _STALE):
+        matching.ack(task)
+    else:
+        matching.requeue(task)
