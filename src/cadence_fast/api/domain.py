@@ -24,11 +24,15 @@ class DomainAPI(ApiServicer, service_domain_pb2_grpc.DomainAPIServicer):
         self.services = services
         self.registry = DomainRegistry(services.store, services.domains)
 
-    async def RegisterDomain(self, request: pb.RegisterDomainRequest, context: Ctx) -> pb.RegisterDomainResponse:
+    async def RegisterDomain(
+        self, request: pb.RegisterDomainRequest, context: Ctx
+    ) -> pb.RegisterDomainResponse:
         await self.registry.register(request)
         return pb.RegisterDomainResponse()
 
-    async def DescribeDomain(self, request: pb.DescribeDomainRequest, context: Ctx) -> pb.DescribeDomainResponse:
+    async def DescribeDomain(
+        self, request: pb.DescribeDomainRequest, context: Ctx
+    ) -> pb.DescribeDomainResponse:
         domain = await self.registry.describe(name=request.name, domain_id=request.id)
         return pb.DescribeDomainResponse(domain=domain)
 
@@ -39,7 +43,9 @@ class DomainAPI(ApiServicer, service_domain_pb2_grpc.DomainAPIServicer):
     async def UpdateDomain(self, request: pb.UpdateDomainRequest, context: Ctx) -> pb.UpdateDomainResponse:
         return pb.UpdateDomainResponse(domain=await self.registry.update(request))
 
-    async def DeprecateDomain(self, request: pb.DeprecateDomainRequest, context: Ctx) -> pb.DeprecateDomainResponse:
+    async def DeprecateDomain(
+        self, request: pb.DeprecateDomainRequest, context: Ctx
+    ) -> pb.DeprecateDomainResponse:
         await self.registry.deprecate(request.name)
         return pb.DeprecateDomainResponse()
 
@@ -47,7 +53,9 @@ class DomainAPI(ApiServicer, service_domain_pb2_grpc.DomainAPIServicer):
         await self.registry.delete(request.name)
         return pb.DeleteDomainResponse()
 
-    async def FailoverDomain(self, request: pb.FailoverDomainRequest, context: Ctx) -> pb.FailoverDomainResponse:
+    async def FailoverDomain(
+        self, request: pb.FailoverDomainRequest, context: Ctx
+    ) -> pb.FailoverDomainResponse:
         await self.registry.failover(request)
         return pb.FailoverDomainResponse()  # unreachable: failover always raises on one cluster
 

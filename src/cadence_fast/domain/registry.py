@@ -129,7 +129,9 @@ def validate_archival(status: int, field: str) -> int:
 
 
 def validate_clusters(
-    active_cluster_name: str, clusters: list[domain_pb2.ClusterReplicationConfiguration], has_active_clusters: bool
+    active_cluster_name: str,
+    clusters: list[domain_pb2.ClusterReplicationConfiguration],
+    has_active_clusters: bool,
 ) -> None:
     if active_cluster_name and active_cluster_name != CLUSTER_NAME:
         raise bad(
@@ -142,7 +144,9 @@ def validate_clusters(
                 f"clusters: {c.cluster_name!r} is not a cluster of this server; the only cluster is {CLUSTER_NAME!r}."
             )
     if has_active_clusters:
-        raise bad(f"active_clusters: active-active domains need several clusters; the only one is {CLUSTER_NAME!r}.")
+        raise bad(
+            f"active_clusters: active-active domains need several clusters; the only one is {CLUSTER_NAME!r}."
+        )
 
 
 def merge_bad_binaries(stored: domain_pb2.BadBinaries, added: domain_pb2.BadBinaries, now_ns: int) -> None:
@@ -154,7 +158,9 @@ def merge_bad_binaries(stored: domain_pb2.BadBinaries, added: domain_pb2.BadBina
         if not entry.HasField("created_time"):
             entry.created_time.FromNanoseconds(now_ns)
     if len(stored.binaries) > MAX_BAD_BINARIES:
-        raise bad(f"bad_binaries: at most {MAX_BAD_BINARIES} bad binaries per domain, would have {len(stored.binaries)}.")
+        raise bad(
+            f"bad_binaries: at most {MAX_BAD_BINARIES} bad binaries per domain, would have {len(stored.binaries)}."
+        )
 
 
 def _now_ns() -> int:
@@ -195,7 +201,9 @@ class DomainRegistry:
             owner_email=request.owner_email,
             data=dict(request.data),
             workflow_execution_retention_period=retention,
-            history_archival_status=validate_archival(request.history_archival_status, "history_archival_status"),
+            history_archival_status=validate_archival(
+                request.history_archival_status, "history_archival_status"
+            ),
             history_archival_uri=request.history_archival_uri,
             visibility_archival_status=validate_archival(
                 request.visibility_archival_status, "visibility_archival_status"
@@ -297,7 +305,9 @@ class DomainRegistry:
 
     @staticmethod
     def _record(domain: domain_pb2.Domain) -> DomainRecord:
-        return DomainRecord(domain_id=domain.id, name=domain.name, status=domain.status, data=domain.SerializeToString())
+        return DomainRecord(
+            domain_id=domain.id, name=domain.name, status=domain.status, data=domain.SerializeToString()
+        )
 
     @staticmethod
     def _decode(record: DomainRecord) -> domain_pb2.Domain:
@@ -344,4 +354,6 @@ class DomainRegistry:
                 "active_clusters" in paths and request.HasField("active_clusters"),
             )
         if "failover_timeout" in paths:
-            raise bad(f"failover_timeout: graceful failover needs a second cluster; the only one is {CLUSTER_NAME!r}.")
+            raise bad(
+                f"failover_timeout: graceful failover needs a second cluster; the only one is {CLUSTER_NAME!r}."
+            )
