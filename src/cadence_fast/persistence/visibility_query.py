@@ -1,9 +1,23 @@
 """The typed AST of Cadence's visibility query language.
 
 `cadence_fast.visibility.query` parses the text once into these nodes; each adapter
-compiles them to its own filter. Attribute names are canonical (the system names
-below, or a registered custom search attribute) and values are already typed, so no
-user text ever reaches a database as code.
+compiles them to its own filter (`cadence_fast.persistence.sqlvisibility.compile_query`
+for the SQL stores). Attribute names are canonical (the system names below, or a
+registered custom search attribute) and values are already typed, so no user text
+ever reaches a database as code.
+
+Value types, per `AttrType` (what a compiler may rely on):
+- STRING, KEYWORD: str
+- INT: int; DOUBLE: float; BOOL: bool
+- DATETIME: int, nanoseconds since the Unix epoch (UTC)
+- CloseStatus: int, the uber.cadence.api.v1.WorkflowExecutionCloseStatus value
+  (1 = COMPLETED ... 6 = TIMED_OUT), i.e. what the executions_visibility row holds.
+
+Semantics (as Cadence's Elasticsearch visibility): a row that has no value for an
+attribute (an open run's CloseTime/CloseStatus, an unset custom attribute) matches
+no `=`, range, BETWEEN or IN predicate, and matches every `!=` and NOT IN predicate.
+Custom KEYWORD/STRING attributes may hold a list of strings (e.g. CadenceChangeVersion);
+`=`, `!=` and IN then test membership.
 """
 
 from __future__ import annotations
@@ -54,6 +68,8 @@ class Compare:
 
 @dataclass(frozen=True, slots=True)
 class Between:
+    """low <= attr <= high (both ends inclusive, as Cadence's BETWEEN)."""
+
     attr: Attr
     low: object
     high: object
@@ -95,5 +111,24 @@ class OrderBy:
 
 @dataclass(frozen=True, slots=True)
 class VisibilityQuery:
+    """A parsed query. `order_by` empty means the default: StartTime DESC (then RunID).
+
+    Rows without a value for an ordering attribute sort last in either direction
+    (Elasticsearch's `missing: _last`).
+    """
+
     where: Expr | None = None
     order_by: tuple[OrderBy, ...] = field(default_factory=tuple)
+
+
+def attr(name: str) -> Attr:
+    """The Attr of a system attribute, e.g. attr("WorkflowType")."""
+    return Attr(name, SYSTEM_ATTRIBUTES[name][0])
+
+
+def conjunction(*items: Expr | None) -> Expr | None:
+    """AND of the given expressions, skipping None; None when nothing is left."""
+    parts = tuple(i for i in items if i is not None)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else And(parts)
