@@ -48,8 +48,8 @@ from cadence_fast.persistence.visibility_query import (
     Expr,
     In,
     IsNull,
-    OrderBy,
     Or,
+    OrderBy,
     VisibilityQuery,
 )
 
