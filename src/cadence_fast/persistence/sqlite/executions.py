@@ -1,0 +1,285 @@
+"""Workflow writes (create / update a run) as SQL on the writer connection.
+
+These functions run inside the writer thread's transaction, each op inside its own
+SAVEPOINT (see `commit_job`), so raising from any point leaves no trace of the op.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from cadence_fast.persistence.errors import AlreadyExists, ConditionFailed, ShardOwnershipLost
+from cadence_fast.persistence.records import (
+    CreateMode,
+    CreateWorkflow,
+    CurrentExecutionRecord,
+    HistoryBatch,
+    TimerTask,
+    TransferTask,
+    UpdateWorkflow,
+    VisibilityRecord,
+    WorkflowState,
+)
+
+SELECT_CURRENT = (
+    "SELECT run_id, state, close_status, create_request_id, start_time FROM current_executions "
+    "WHERE shard_id = ? AND domain_id = ? AND workflow_id = ?"
+)
+_INSERT_EXECUTION = (
+    "INSERT INTO executions (shard_id, domain_id, workflow_id, run_id, next_event_id, state, close_status, "
+    "create_request_id, start_time, info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_EXECUTION = (
+    "UPDATE executions SET next_event_id = ?, state = ?, close_status = ?, info = ? "
+    "WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ? AND next_event_id = ?"
+)
+_UPSERT_CURRENT = (
+    "INSERT OR REPLACE INTO current_executions (shard_id, domain_id, workflow_id, run_id, state, close_status, "
+    "create_request_id, start_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_MAP = (
+    "INSERT INTO execution_maps (shard_id, domain_id, workflow_id, run_id, kind, key, value) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shard_id, domain_id, workflow_id, run_id, kind, key) "
+    "DO UPDATE SET value = excluded.value"
+)
+_DELETE_MAP = (
+    "DELETE FROM execution_maps WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ? "
+    "AND kind = ? AND key = ?"
+)
+_INSERT_HISTORY = (
+    "INSERT INTO history_batches (shard_id, domain_id, workflow_id, run_id, first_event_id, last_event_id, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# Task ids are unique per shard (range blocks), so a replayed write of the same task is the same task.
+_INSERT_TRANSFER = (
+    "INSERT OR REPLACE INTO transfer_tasks (shard_id, task_id, task_type, domain_id, workflow_id, run_id, data, "
+    "visibility_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_TIMER = (
+    "INSERT OR REPLACE INTO timer_tasks (shard_id, visibility_time, task_id, task_type, domain_id, workflow_id, "
+    "run_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPSERT_VISIBILITY = (
+    "INSERT OR REPLACE INTO executions_visibility (domain_id, run_id, workflow_id, workflow_type, start_time, "
+    "execution_time, close_time, close_status, history_length, task_list, is_cron, memo, search_attributes, "
+    "update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def visibility_params(r: VisibilityRecord) -> tuple[object, ...]:
+    return (
+        r.domain_id,
+        r.run_id,
+        r.workflow_id,
+        r.workflow_type,
+        r.start_time,
+        r.execution_time,
+        r.close_time,
+        r.close_status,
+        r.history_length,
+        r.task_list,
+        1 if r.is_cron else 0,
+        bytes(r.memo),
+        json.dumps(r.search_attributes, ensure_ascii=False, separators=(",", ":")),
+        r.update_time,
+    )
+
+
+def current_record(row: Sequence[object]) -> CurrentExecutionRecord:
+    return CurrentExecutionRecord(
+        run_id=str(row[0]),
+        state=int(row[1]),  # type: ignore[call-overload]
+        close_status=int(row[2]),  # type: ignore[call-overload]
+        create_request_id=str(row[3]),
+        start_time=int(row[4]),  # type: ignore[call-overload]
+    )
+
+
+def check_range(conn: sqlite3.Connection, shard_id: int, range_id: int) -> None:
+    row = conn.execute("SELECT range_id FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
+    if row is None:
+        raise ShardOwnershipLost(shard_id, f"shard {shard_id}: no such shard (range_id {range_id} expected)")
+    if row[0] != range_id:
+        raise ShardOwnershipLost(
+            shard_id, f"shard {shard_id}: ownership lost (range_id is {row[0]}, this owner holds {range_id})"
+        )
+
+
+def commit_job(
+    conn: sqlite3.Connection, shard_id: int, range_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow]
+) -> list[BaseException | None]:
+    """The body of Store.commit, run by the writer inside the group transaction."""
+    check_range(conn, shard_id, range_id)
+    results: list[BaseException | None] = []
+    for op in ops:
+        conn.execute("SAVEPOINT op")
+        try:
+            if isinstance(op, CreateWorkflow):
+                _create(conn, shard_id, op)
+            else:
+                _update(conn, shard_id, op)
+        except (ConditionFailed, AlreadyExists) as e:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            results.append(e)
+        else:
+            conn.execute("RELEASE op")
+            results.append(None)
+    return results
+
+
+def _create(conn: sqlite3.Connection, shard_id: int, op: CreateWorkflow) -> None:
+    s = op.snapshot
+    row = conn.execute(SELECT_CURRENT, (shard_id, s.domain_id, s.workflow_id)).fetchone()
+    current = current_record(row) if row is not None else None
+    if op.mode == CreateMode.BRAND_NEW:
+        if current is not None:
+            raise AlreadyExists(
+                f"workflow {s.workflow_id!r} already has a current run {current.run_id}", current=current
+            )
+    else:
+        if current is None:
+            raise ConditionFailed(
+                f"workflow {s.workflow_id!r} has no current run (expected {op.previous_run_id})"
+            )
+        if current.run_id != op.previous_run_id:
+            raise ConditionFailed(
+                f"workflow {s.workflow_id!r}: current run is {current.run_id}, expected {op.previous_run_id}"
+            )
+        if op.mode == CreateMode.WORKFLOW_ID_REUSE and current.state != WorkflowState.COMPLETED:
+            raise AlreadyExists(
+                f"workflow {s.workflow_id!r}: current run {current.run_id} is still open", current=current
+            )
+    try:
+        conn.execute(
+            _INSERT_EXECUTION,
+            (
+                shard_id,
+                s.domain_id,
+                s.workflow_id,
+                s.run_id,
+                s.next_event_id,
+                s.state,
+                s.close_status,
+                s.create_request_id,
+                s.start_time,
+                bytes(s.info),
+            ),
+        )
+    except sqlite3.IntegrityError:
+        raise AlreadyExists(
+            f"run {s.run_id} of workflow {s.workflow_id!r} already exists", current=current
+        ) from None
+    key = (shard_id, s.domain_id, s.workflow_id, s.run_id)
+    if s.maps:
+        conn.executemany(
+            _UPSERT_MAP,
+            [(*key, int(kind), k, bytes(v)) for kind, entries in s.maps.items() for k, v in entries.items()],
+        )
+    _append(conn, shard_id, key, op.history, op.transfer_tasks, op.timer_tasks, op.visibility)
+    conn.execute(
+        _UPSERT_CURRENT,
+        (
+            shard_id,
+            s.domain_id,
+            s.workflow_id,
+            s.run_id,
+            s.state,
+            s.close_status,
+            s.create_request_id,
+            s.start_time,
+        ),
+    )
+
+
+def _update(conn: sqlite3.Connection, shard_id: int, op: UpdateWorkflow) -> None:
+    key = (shard_id, op.domain_id, op.workflow_id, op.run_id)
+    if op.update_current:
+        row = conn.execute(SELECT_CURRENT, key[:3]).fetchone()
+        if row is None or row[0] != op.run_id:
+            named = "no current run" if row is None else f"current run is {row[0]}"
+            raise ConditionFailed(f"workflow {op.workflow_id!r}: {named}, expected {op.run_id}")
+    cur = conn.execute(
+        _UPDATE_EXECUTION,
+        (op.next_event_id, op.state, op.close_status, bytes(op.info), *key, op.condition_next_event_id),
+    )
+    if cur.rowcount != 1:
+        row = conn.execute(
+            "SELECT next_event_id FROM executions WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? "
+            "AND run_id = ?",
+            key,
+        ).fetchone()
+        if row is None:
+            raise ConditionFailed(f"run {op.run_id} of workflow {op.workflow_id!r} does not exist")
+        raise ConditionFailed(
+            f"run {op.run_id}: next_event_id is {row[0]}, the update expected {op.condition_next_event_id}"
+        )
+    if op.update_current:
+        conn.execute(
+            "UPDATE current_executions SET state = ?, close_status = ? "
+            "WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ?",
+            (op.state, op.close_status, *key),
+        )
+    if op.map_upserts:
+        conn.executemany(_UPSERT_MAP, [(*key, int(kind), k, bytes(v)) for kind, k, v in op.map_upserts])
+    if op.map_deletes:
+        conn.executemany(_DELETE_MAP, [(*key, int(kind), k) for kind, k in op.map_deletes])
+    _append(conn, shard_id, key, op.history, op.transfer_tasks, op.timer_tasks, op.visibility)
+    if op.new_run is not None:
+        _create(conn, shard_id, op.new_run)
+
+
+def _append(
+    conn: sqlite3.Connection,
+    shard_id: int,
+    key: tuple[int, str, str, str],
+    history: Iterable[HistoryBatch],
+    transfer_tasks: Sequence[TransferTask],
+    timer_tasks: Sequence[TimerTask],
+    visibility: VisibilityRecord | None,
+) -> None:
+    for b in history:
+        try:
+            conn.execute(_INSERT_HISTORY, (*key, b.first_event_id, b.last_event_id, bytes(b.data)))
+        except sqlite3.IntegrityError:
+            raise ConditionFailed(
+                f"run {key[3]}: a history batch starting at event {b.first_event_id} already exists"
+            ) from None
+    if transfer_tasks:
+        conn.executemany(
+            _INSERT_TRANSFER,
+            [
+                (
+                    shard_id,
+                    t.task_id,
+                    t.task_type,
+                    t.domain_id,
+                    t.workflow_id,
+                    t.run_id,
+                    bytes(t.data),
+                    t.visibility_time,
+                )
+                for t in transfer_tasks
+            ],
+        )
+    if timer_tasks:
+        conn.executemany(
+            _INSERT_TIMER,
+            [
+                (
+                    shard_id,
+                    t.visibility_time,
+                    t.task_id,
+                    t.task_type,
+                    t.domain_id,
+                    t.workflow_id,
+                    t.run_id,
+                    bytes(t.data),
+                )
+                for t in timer_tasks
+            ],
+        )
+    if visibility is not None:
+        conn.execute(UPSERT_VISIBILITY, visibility_params(visibility))
