@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cadence.api.v1 import domain_pb2
 
@@ -39,7 +39,7 @@ class DomainEntry:
     name: str
     status: int  # domain_pb2.DomainStatus
     retention_seconds: int
-    info: domain_pb2.Domain  # the full message; treat as read-only
+    info: domain_pb2.Domain = field(repr=False, compare=False)  # the full message; treat as read-only
     notification_version: int = 0
 
     @property
