@@ -1,9 +1,134 @@
-"""`cadence-fast tasklist` (not built yet)."""
+"""`cadence-fast tasklist ...`: who polls a task list, its backlog, its partitions (as `cadence tasklist`)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from cadence.api.v1 import service_workflow_pb2, tasklist_pb2
+
+from cadence_fast.cli import render
+from cadence_fast.cli.common import (
+    CliError,
+    add_address,
+    add_json,
+    print_fields,
+    print_json,
+    print_table,
+    run_command,
+)
+from cadence_fast.cli.workflow import add_domain, call, require, resolve_domain, workflow_api
+
+TASK_LIST_TYPES = {
+    "decision": tasklist_pb2.TASK_LIST_TYPE_DECISION,
+    "activity": tasklist_pb2.TASK_LIST_TYPE_ACTIVITY,
+}
+
+
+def task_list_type(text: str) -> int:
+    key = text.strip().lower()
+    if key not in TASK_LIST_TYPES:
+        raise CliError(f"--tasklisttype: unknown value {text!r} (one of: decision, activity)")
+    return TASK_LIST_TYPES[key]
+
+
+def task_list(args: argparse.Namespace) -> tasklist_pb2.TaskList:
+    return tasklist_pb2.TaskList(name=require(args.tasklist, "--tasklist"), kind=tasklist_pb2.TASK_LIST_KIND_NORMAL)
+
+
+def poller_rows(pollers: Any) -> list[list[Any]]:
+    return [
+        [p.identity, render.format_time(p.last_access_time), f"{p.rate_per_second:g}" if p.rate_per_second else ""]
+        for p in pollers
+    ]
+
+
+@run_command
+def cmd_describe(args: argparse.Namespace) -> int:
+    domain = resolve_domain(args)
+    kind = task_list_type(args.tasklisttype)
+    req = service_workflow_pb2.DescribeTaskListRequest(
+        domain=domain, task_list=task_list(args), task_list_type=kind, include_task_list_status=True
+    )
+    resp = call(workflow_api(args).DescribeTaskList, req)
+    if args.json:
+        print_json(resp)
+        return 0
+    print_fields([("Task list", args.tasklist), ("Type", args.tasklisttype.lower())])
+    if resp.HasField("task_list_status"):
+        s = resp.task_list_status
+        print_fields([
+            ("Backlog", s.backlog_count_hint),
+            ("Read level", s.read_level),
+            ("Ack level", s.ack_level),
+            ("Rate per second", f"{s.rate_per_second:g}"),
+        ])
+    print()
+    if not resp.pollers:
+        print(f"No poller for task list {args.tasklist} ({args.tasklisttype.lower()}).")
+        return 0
+    print_table(["POLLER IDENTITY", "LAST ACCESS TIME", "RATE PER SECOND"], poller_rows(resp.pollers))
+    return 0
+
+
+@run_command
+def cmd_list_partition(args: argparse.Namespace) -> int:
+    domain = resolve_domain(args)
+    req = service_workflow_pb2.ListTaskListPartitionsRequest(domain=domain, task_list=task_list(args))
+    resp = call(workflow_api(args).ListTaskListPartitions, req)
+    if args.json:
+        print_json(resp)
+        return 0
+    print_table(
+        ["ACTIVITY TASK LIST PARTITION", "HOST"], [[p.key, p.owner_host_name] for p in resp.activity_task_list_partitions]
+    )
+    print()
+    print_table(
+        ["DECISION TASK LIST PARTITION", "HOST"], [[p.key, p.owner_host_name] for p in resp.decision_task_list_partitions]
+    )
+    return 0
+
+
+@run_command
+def cmd_list(args: argparse.Namespace) -> int:
+    domain = resolve_domain(args)
+    resp = call(workflow_api(args).GetTaskListsByDomain, service_workflow_pb2.GetTaskListsByDomainRequest(domain=domain))
+    if args.json:
+        print_json(resp)
+        return 0
+    rows = [[name, "decision", len(d.pollers)] for name, d in sorted(resp.decision_task_list_map.items())]
+    rows += [[name, "activity", len(d.pollers)] for name, d in sorted(resp.activity_task_list_map.items())]
+    print_table(["TASK LIST", "TYPE", "POLLERS"], rows)
+    return 0
+
+
+def _leaf(gsub: argparse._SubParsersAction, name: str, help: str, aliases: list[str]) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = gsub.add_parser(name, help=help, description=help, aliases=aliases)
+    add_address(p)
+    add_domain(p)
+    add_json(p)
+    return p
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    group = sub.add_parser(
+        "tasklist", aliases=["tl"], help="inspect task lists",
+        description="Inspect task lists (mirrors `cadence tasklist`).",
+    )
+    add_domain(group, dest="group_domain")
+    gsub = group.add_subparsers(dest="tasklist_command", metavar="COMMAND")
+
+    p = _leaf(gsub, "describe", "pollers and backlog of a task list", ["desc"])
+    p.add_argument("--tasklist", "--tl", dest="tasklist", help="task list name (required)")
+    p.add_argument(
+        "--tasklisttype", "--tlt", dest="tasklisttype", default="decision",
+        help="decision (default) or activity",
+    )
+    p.set_defaults(handler=cmd_describe)
+
+    p = _leaf(gsub, "list-partition", "partitions of a task list and the hosts owning them", ["lp"])
+    p.add_argument("--tasklist", "--tl", dest="tasklist", help="task list name (required)")
+    p.set_defaults(handler=cmd_list_partition)
+
+    p = _leaf(gsub, "list", "the task lists of a domain", ["l"])
+    p.set_defaults(handler=cmd_list)
