@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 
@@ -104,8 +105,27 @@ def add_servicers(server: grpc.aio.Server, services: Services) -> None:
     service_schedule_pb2_grpc.add_ScheduleAPIServicer_to_server(ScheduleAPI(services), server)
 
 
+def check_port_free(host: str, port: int) -> None:
+    """StartupError if host:port cannot be bound.
+
+    Checked before gRPC binds because a failed gRPC bind also logs its own C-core error
+    line to stderr; the user should see exactly one clear line.
+    """
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            # As gRPC does: a port whose old connections are in TIME_WAIT is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(sockaddr)
+    except OSError as e:
+        raise StartupError(f"cannot listen on {host}:{port}: {(e.strerror or str(e)).lower()}") from None
+
+
 async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM. Raises StartupError for a reason to print and exit 1."""
+    check_port_free(config.host, config.port)
     store = await open_store(config)
     services = build_services(config, store)
     server = grpc.aio.server(
@@ -132,13 +152,13 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         await store.close()
         raise StartupError(f"cannot start on store {config.store}: {e}") from None
     await server.start()
-    shown = address if config.port else f"{config.host}:{bound}"
-    print(f"cadence-fast listening on {shown} (store {config.store})", flush=True)
-
+    # Handlers before the "listening" line: whoever reads it may signal us right away.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    shown = address if config.port else f"{config.host}:{bound}"
+    print(f"cadence-fast listening on {shown} (store {config.store})", flush=True)
     if ready is not None:
         ready.set()
     await stop.wait()
