@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import grpc
 from cadence.api.v1 import service_domain_pb2 as pb
@@ -14,7 +14,7 @@ from cadence_fast.domain.registry import DomainRegistry
 if TYPE_CHECKING:
     from cadence_fast.server import Services
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class DomainAPI(ApiServicer, service_domain_pb2_grpc.DomainAPIServicer):
