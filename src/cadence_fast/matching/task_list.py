@@ -211,7 +211,7 @@ class TaskListManager:
                 task = self._take()
                 if task is not None:
                     return task
-                if self.closed:
+                if self.closed or self.dispatcher.is_closed():
                     return LOST if self.lost else None
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -230,9 +230,9 @@ class TaskListManager:
                 finally:
                     handle.cancel()
                 if got is None:
-                    if self.closed and self.lost:
-                        return LOST
-                    if self.closed or loop.time() >= deadline:
+                    if self.dispatcher.is_closed():
+                        return LOST if self.lost else None
+                    if loop.time() >= deadline:
                         return None
                     continue
                 if _expired(got, time.time_ns()):
