@@ -1,0 +1,422 @@
+"""`cadence-fast workflow ...` run as a subprocess against a live server.
+
+Workflows that need decisions are driven by a real worker of the official Python client
+running in the test's event loop, so the CLI runs through asyncio subprocesses (a blocking
+subprocess call would starve the worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+import pytest
+from cadence import workflow
+from cadence.api.v1 import service_domain_pb2, service_domain_pb2_grpc
+from cadence.client import Client
+from cadence.worker import Registry, Worker
+
+from tests.conftest import ServerProcess, cli_command, free_port, unique
+
+registry = Registry()
+
+
+class CliBoom(Exception):
+    pass
+
+
+@registry.activity(name="cli_greet")
+async def cli_greet(name: str) -> str:
+    return f"hello {name}"
+
+
+@registry.workflow(name="CliGreeter")
+class CliGreeter:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_activity("cli_greet", str, name, start_to_close_timeout=timedelta(seconds=10))
+
+
+@registry.workflow(name="CliFailing")
+class CliFailing:
+    @workflow.run
+    async def run(self, message: str) -> str:
+        raise CliBoom(message)
+
+
+@registry.workflow(name="CliWaiter")
+class CliWaiter:
+    """Waits for a "go" signal and returns what it carried; "state" answers what it has."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    @workflow.signal(name="go")
+    def go(self, value: str) -> None:
+        self.value = value
+
+    @workflow.query(name="state")
+    def state(self) -> str:
+        return self.value or "waiting"
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.value is not None)
+        return f"got {self.value}"
+
+
+# --- running the CLI -------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Cli:
+    address: str
+    domain: str
+
+    def env(self, domain: bool) -> dict[str, str]:
+        env = {**os.environ, "CADENCE_FAST_ADDRESS": self.address}
+        env.pop("CADENCE_CLI_DOMAIN", None)
+        if domain:
+            env["CADENCE_CLI_DOMAIN"] = self.domain
+        return env
+
+    async def run(self, *args: str, stdin: str | None = None, domain: bool = True, within: float = 90) -> Result:
+        proc = await asyncio.create_subprocess_exec(
+            *cli_command(), *args,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env(domain),
+        )
+        out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), within)
+        assert proc.returncode is not None
+        return Result(proc.returncode, out.decode(), err.decode())
+
+    async def ok(self, *args: str, **kw: object) -> str:
+        r = await self.run(*args, **kw)  # type: ignore[arg-type]
+        assert r.returncode == 0, f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+        assert r.stderr == "" or "more results" in r.stderr, r.stderr
+        return r.stdout
+
+    async def fails(self, *args: str, **kw: object) -> str:
+        """A command that must fail the CLI's way: exit 1, one line on stderr, no traceback."""
+        r = await self.run(*args, **kw)  # type: ignore[arg-type]
+        assert r.returncode == 1, f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert lines[0].startswith("cadence-fast: "), lines[0]
+        return lines[0]
+
+    async def json(self, *args: str) -> dict:
+        return json.loads(await self.ok(*args, "--json"))
+
+
+def register_domain(address: str, name: str) -> None:
+    request = service_domain_pb2.RegisterDomainRequest(name=name)
+    request.workflow_execution_retention_period.FromTimedelta(timedelta(days=1))
+    with grpc.insecure_channel(address) as ch:
+        service_domain_pb2_grpc.DomainAPIStub(ch).RegisterDomain(request, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def domain(server: ServerProcess) -> Iterator[str]:
+    name = unique("cli-wf")
+    register_domain(server.address, name)
+    yield name
+
+
+@pytest.fixture
+def cli(server: ServerProcess, domain: str) -> Cli:
+    return Cli(server.address, domain)
+
+
+@contextlib.asynccontextmanager
+async def worker(cli: Cli) -> AsyncIterator[str]:
+    """A real Worker of the official client on a fresh task list; yields the task list."""
+    task_list = unique("cli-tl")
+    async with Client(domain=cli.domain, target=cli.address) as client, Worker(client, task_list, registry):
+        yield task_list
+
+
+def start_flags(task_list: str, workflow_type: str, workflow_id: str, *extra: str) -> list[str]:
+    return ["--tl", task_list, "--wt", workflow_type, "--et", "60", "--dt", "10", "-w", workflow_id, *extra]
+
+
+async def unimplemented_or(cli: Cli, args: list[str]) -> str | None:
+    """Run a command the server may not have yet (issue 4): either it works (stdout back) or it
+    fails cleanly with the server's UNIMPLEMENTED (None back). Anything else fails the test."""
+    r = await cli.run(*args)
+    if r.returncode == 1 and "UNIMPLEMENTED" in r.stderr:
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+        return None
+    assert r.returncode == 0, f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+# --- start, run, show, describe --------------------------------------------------------
+
+
+async def test_run_prints_the_result_and_show_reads_the_history(cli: Cli) -> None:
+    wid = unique("greet")
+    async with worker(cli) as tl:
+        out = await cli.ok("workflow", "run", *start_flags(tl, "CliGreeter", wid, "--input", '"bob"'))
+    assert f"workflow id {wid}" in out
+    assert re.search(r"^Status:\s+COMPLETED$", out, re.M), out
+    assert re.search(r'^Result:\s+"hello bob"$', out, re.M), out
+
+    shown = await cli.ok("workflow", "show", "--wid", wid)
+    lines = shown.splitlines()
+    assert lines[0].split() == ["ID", "TIME", "TYPE", "DETAILS"]
+    rows = {line.split()[2]: line for line in lines[1:]}
+    for row in lines[1:]:
+        # id, then an RFC 3339 time with milliseconds, then the type.
+        assert re.match(r"^\d+\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\s+[A-Z]\w+", row), row
+    assert lines[1].split()[:1] == ["1"] and "WorkflowExecutionStarted" in lines[1]
+    assert "workflow_type=CliGreeter" in rows["WorkflowExecutionStarted"]
+    assert f"task_list={tl}" in rows["WorkflowExecutionStarted"]
+    assert 'input="bob"' in rows["WorkflowExecutionStarted"]
+    assert "activity_type=cli_greet" in rows["ActivityTaskScheduled"]
+    assert 'result="hello bob"' in rows["ActivityTaskCompleted"]
+    assert 'result="hello bob"' in rows["WorkflowExecutionCompleted"]
+    assert "WorkflowExecutionCompleted" in lines[-1]
+
+    history = await cli.json("workflow", "show", "-w", wid)
+    events = history["events"]
+    assert [e["event_id"] for e in events] == [str(i) for i in range(1, len(events) + 1)]  # int64 → JSON string
+    assert events[0]["workflow_execution_started_event_attributes"]["workflow_type"]["name"] == "CliGreeter"
+
+    one = json.loads(await cli.ok("workflow", "show", "-w", wid, "--event_id", "1"))
+    assert "workflow_execution_started_event_attributes" in one
+    assert "no event 999" in await cli.fails("workflow", "show", "-w", wid, "--event_id", "999")
+
+    described = await cli.ok("workflow", "describe", "-w", wid)
+    assert re.search(r"^Status:\s+COMPLETED$", described, re.M), described
+    assert re.search(r"^Type:\s+CliGreeter$", described, re.M), described
+    assert re.search(rf"^Task list:\s+{tl}$", described, re.M), described
+    info = (await cli.json("workflow", "desc", "-w", wid))["workflow_execution_info"]
+    assert info["workflow_execution"]["workflow_id"] == wid
+    assert info["close_status"] == "WORKFLOW_EXECUTION_CLOSE_STATUS_COMPLETED"
+
+
+async def test_run_of_a_failing_workflow_exits_1_with_the_reason(cli: Cli) -> None:
+    async with worker(cli) as tl:
+        r = await cli.run("workflow", "run", *start_flags(tl, "CliFailing", unique("fail"), "-i", '"on purpose"'))
+        assert r.returncode == 1, r
+        assert re.search(r"^Status:\s+FAILED$", r.stdout, re.M), r.stdout
+        assert re.search(r"^Reason:\s+CliBoom$", r.stdout, re.M), r.stdout
+        assert "on purpose" in r.stdout
+
+        wid = unique("fail")
+        r = await cli.run("workflow", "run", "--json", *start_flags(tl, "CliFailing", wid, "-i", '"again"'))
+    assert r.returncode == 1, r
+    out = json.loads(r.stdout)
+    assert (out["workflow_id"], out["status"], out["reason"]) == (wid, "FAILED", "CliBoom")
+    assert "again" in out["details"]
+
+
+# --- start, query, signal, observe, cancel, terminate, signalwithstart -----------------
+
+
+async def test_start_query_signal_and_observe(cli: Cli) -> None:
+    wid = unique("wait")
+    async with worker(cli) as tl:
+        # The domain given after `workflow` (the Go CLI's global flag position), no env.
+        started = json.loads(
+            await cli.ok("workflow", "--domain", cli.domain, "start", "--json", *start_flags(tl, "CliWaiter", wid),
+                         domain=False)
+        )
+        assert started["workflow_id"] == wid and started["run_id"]
+        observer = asyncio.create_task(cli.run("workflow", "observe", "-w", wid, "-r", started["run_id"]))
+
+        described = await cli.ok("workflow", "describe", "-w", wid)
+        assert re.search(r"^Status:\s+OPEN$", described, re.M), described
+
+        answer = await unimplemented_or(cli, ["workflow", "query", "-w", wid, "--qt", "state"])
+        if answer is not None:
+            assert answer.strip() == '"waiting"'
+
+        assert "succeeded" in await cli.ok("workflow", "signal", "-w", wid, "--name", "go", "-i", '"x"')
+        watched = await asyncio.wait_for(observer, 60)
+        assert watched.returncode == 0, watched
+        lines = watched.stdout.splitlines()
+        assert "WorkflowExecutionStarted" in lines[0]
+        signaled = next(line for line in lines if "WorkflowExecutionSignaled" in line)
+        assert 'signal_name=go' in signaled and 'input="x"' in signaled
+        assert any("WorkflowExecutionCompleted" in line for line in lines)
+        assert re.search(r'^Result:\s+"got x"$', watched.stdout, re.M), watched.stdout
+
+        answer = await unimplemented_or(cli, ["workflow", "query", "-w", wid, "--qt", "state", "--json"])
+        if answer is not None:
+            assert json.loads(answer) == {"query_result": "x"}
+    # Signalling a closed run is the server's error, printed as one line.
+    assert "NOT_FOUND" in await cli.fails("workflow", "signal", "-w", wid, "-n", "go", "-i", '"late"')
+
+
+async def test_cancel_terminate_and_signalwithstart(cli: Cli) -> None:
+    async with worker(cli) as tl:
+        cancelled, terminated, sws = unique("cancel"), unique("term"), unique("sws")
+        await cli.ok("workflow", "start", *start_flags(tl, "CliWaiter", cancelled))
+        await cli.ok("workflow", "start", *start_flags(tl, "CliWaiter", terminated))
+
+        assert "requested" in await cli.ok("workflow", "cancel", "-w", cancelled, "--reason", "no longer needed")
+        watched = await cli.ok("workflow", "observe", "-w", cancelled)
+        assert "WorkflowExecutionCancelRequested" in watched and "no longer needed" in watched
+        assert re.search(r"^Status:\s+CANCELED$", watched, re.M), watched
+
+        assert "succeeded" in await cli.ok(
+            "workflow", "terminate", "-w", terminated, "--reason", "enough", "--details", '{"by": "test"}'
+        )
+        shown = await cli.ok("workflow", "show", "-w", terminated)
+        last = shown.splitlines()[-1]
+        assert "WorkflowExecutionTerminated" in last and "reason=enough" in last and '"by": "test"' in last
+        described = await cli.ok("workflow", "describe", "-w", terminated)
+        assert re.search(r"^Status:\s+TERMINATED$", described, re.M), described
+
+        out = await cli.ok(
+            "workflow", "signalwithstart", *start_flags(tl, "CliWaiter", sws), "--sn", "go", "--si", '"y"'
+        )
+        assert f"workflow id {sws}" in out
+        watched = await cli.ok("workflow", "observe", "-w", sws)
+        assert re.search(r'^Result:\s+"got y"$', watched, re.M), watched
+
+
+async def test_reset(cli: Cli) -> None:
+    wid = unique("reset")
+    async with worker(cli) as tl:
+        await cli.ok("workflow", "run", *start_flags(tl, "CliGreeter", wid, "-i", '"ann"'))
+        assert "--event_id or --reset_type" in await cli.fails("workflow", "reset", "-w", wid, "--reason", "r")
+        assert "--reason is required" in await cli.fails("workflow", "reset", "-w", wid, "--event_id", "4")
+        out = await unimplemented_or(
+            cli, ["workflow", "reset", "-w", wid, "--reset_type", "FirstDecisionCompleted", "--reason", "retry", "--json"]
+        )
+        if out is None:
+            return
+        reset = json.loads(out)
+        assert reset["event_id"] == 4 and reset["run_id"]
+        watched = await cli.ok("workflow", "observe", "-w", wid, "-r", reset["run_id"])
+        assert re.search(r'^Result:\s+"hello ann"$', watched, re.M), watched
+
+
+# --- list, scan, count ------------------------------------------------------------------
+
+
+async def wait_for_count(cli: Cli, query: str, expected: int) -> None:
+    """Visibility records land after the start commits; poll the count until they are all in."""
+    for _ in range(100):
+        if int((await cli.ok("workflow", "count", "--query", query)).strip()) == expected:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"count of {query!r} never reached {expected}")
+
+
+def table_ids(out: str) -> list[str]:
+    """Workflow ids (2nd column) of every table row in out, headers skipped."""
+    return [line.split()[1] for line in out.splitlines() if line.strip() and not line.startswith("WORKFLOW TYPE")]
+
+
+async def test_list_scan_and_count(cli: Cli) -> None:
+    wtype = unique("CliListed")  # no worker: these stay open until terminated here
+    tl = unique("cli-tl")
+    ids = [f"{wtype}-{i}" for i in range(5)]
+    for wid in ids:
+        await cli.ok("workflow", "start", *start_flags(tl, wtype, wid))
+    for wid in ids[:2]:
+        await cli.ok("workflow", "terminate", "-w", wid, "--reason", "listing test")
+    query = f"WorkflowType = '{wtype}'"
+    await wait_for_count(cli, query, 5)
+    assert json.loads(await cli.ok("workflow", "cnt", "-q", query, "--json")) == {"count": 5}
+
+    # One page, then a hint on stderr with the token to continue.
+    r = await cli.run("workflow", "list", "--query", query, "--ps", "2")
+    assert r.returncode == 0, r
+    first = table_ids(r.stdout)
+    assert len(first) == 2 and set(first) <= set(ids)
+    token = re.search(r"--next_page_token (\S+)\)", r.stderr)
+    assert token, r.stderr
+    second = table_ids(await cli.ok("workflow", "list", "-q", query, "--ps", "2", "--next_page_token", token.group(1)))
+    assert len(second) == 2 and not set(first) & set(second)
+
+    assert sorted(table_ids(await cli.ok("workflow", "list", "-q", query, "--ps", "2", "--all"))) == sorted(ids)
+    # --more waits for Enter between pages; "q" stops after the page shown.
+    paged = await cli.run("workflow", "list", "-q", query, "--ps", "2", "--more", stdin="\n\n\n")
+    assert paged.returncode == 0 and sorted(table_ids(paged.stdout)) == sorted(ids), paged
+    assert paged.stderr.count("press Enter") == 2
+    stopped = await cli.run("workflow", "list", "-q", query, "--ps", "2", "--more", stdin="q\n")
+    assert stopped.returncode == 0 and len(table_ids(stopped.stdout)) == 2, stopped
+
+    page = await cli.json("workflow", "list", "-q", query, "--ps", "10")
+    assert sorted(e["workflow_execution"]["workflow_id"] for e in page["executions"]) == sorted(ids)
+    assert "next_page_token" not in page
+
+    # Without a query: open or closed ones, filtered by type (ListOpen/ListClosed).
+    assert sorted(table_ids(await cli.ok("workflow", "list", "--open", "--wt", wtype))) == sorted(ids[2:])
+    closed = await cli.ok("workflow", "list", "--wt", wtype)
+    assert sorted(table_ids(closed)) == sorted(ids[:2]) and "TERMINATED" in closed
+    assert table_ids(await cli.ok("workflow", "list", "--open", "-w", ids[3])) == [ids[3]]
+
+    scanned = await cli.ok("workflow", "scan", "--query", query, "--ps", "2")
+    assert sorted(table_ids(scanned)) == sorted(ids)
+    streamed = (await cli.ok("workflow", "scan", "-q", query, "--json")).splitlines()
+    assert sorted(json.loads(line)["workflow_execution"]["workflow_id"] for line in streamed) == sorted(ids)
+
+    assert "INVALID_ARGUMENT" in await cli.fails("workflow", "list", "--query", "WorkflowType = ")
+    assert "INVALID_ARGUMENT" in await cli.fails("workflow", "count", "--query", "NoSuchAttribute = 1")
+    assert "at most one of" in await cli.fails("workflow", "list", "--wt", wtype, "-w", ids[0])
+    assert "--pagesize" in await cli.fails("workflow", "list", "--ps", "0")
+    for wid in ids[2:]:
+        await cli.ok("workflow", "terminate", "-w", wid)
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+async def test_errors_are_one_line_and_exit_1(cli: Cli) -> None:
+    assert "NOT_FOUND" in await cli.fails("workflow", "show", "-w", unique("nobody"))
+    assert "NOT_FOUND" in await cli.fails("workflow", "describe", "-w", unique("nobody"))
+    assert "CADENCE_CLI_DOMAIN" in await cli.fails("workflow", "describe", "-w", "x", domain=False)
+    other = unique("no-such-domain")
+    assert "NOT_FOUND" in await cli.fails("workflow", "-d", other, "describe", "-w", "x", domain=False)
+    assert "--workflow_id is required" in await cli.fails("workflow", "show")
+    assert "--tasklist is required" in await cli.fails("workflow", "start", "--wt", "T", "--et", "10")
+    assert "--execution_timeout is required" in await cli.fails("workflow", "start", "--wt", "T", "--tl", "t")
+    assert "--execution_timeout" in await cli.fails("workflow", "start", "--wt", "T", "--tl", "t", "--et", "soon")
+    assert "--input: not valid JSON" in await cli.fails(
+        "workflow", "start", "--wt", "T", "--tl", "t", "--et", "10", "--input", "{oops"
+    )
+    assert "--workflowidreusepolicy" in await cli.fails(
+        "workflow", "start", "--wt", "T", "--tl", "t", "--et", "10", "--wrp", "sometimes"
+    )
+    assert "--status" in await cli.fails("workflow", "list", "--status", "sleepy")
+    assert "--name is required" in await cli.fails("workflow", "signal", "-w", "x")
+    assert "--query_type is required" in await cli.fails("workflow", "query", "-w", "x")
+    # Duplicate start: the server's WorkflowExecutionAlreadyStartedError.
+    wid = unique("dup")
+    await cli.ok("workflow", "start", *start_flags("dup-tl", "CliNobody", wid))
+    assert "ALREADY_EXISTS" in await cli.fails("workflow", "start", *start_flags("dup-tl", "CliNobody", wid))
+    await cli.ok("workflow", "terminate", "-w", wid)
+    # No server at all.
+    unreachable = Cli(f"127.0.0.1:{free_port()}", cli.domain)
+    assert "cannot reach the server" in await unreachable.fails("workflow", "count")
+
+
+def test_help_lists_every_command() -> None:
+    import subprocess
+
+    out = subprocess.run([*cli_command(), "workflow", "--help"], capture_output=True, text=True, timeout=60).stdout
+    for command in (
+        "start", "run", "show", "describe", "list", "count", "scan", "query", "signal", "signalwithstart",
+        "cancel", "terminate", "reset", "observe",
+    ):
+        assert re.search(rf"^\s+{command}\b", out, re.M), (command, out)
