@@ -759,13 +759,13 @@ class SQLiteStore(Store):
     async def list_workflows(
         self, domain_id: str, query: VisibilityQuery, page_size: int, next_page_token: bytes | None
     ) -> tuple[list[VisibilityRecord], bytes | None]:
-        offset = _token_int(next_page_token, "visibility") or 0
         limit = page_size + 1 if page_size > 0 else -1
-        sql, params = list_workflows_sql(_VISIBILITY_COLUMNS, domain_id, query, limit, offset)
+        cq, sql, params = list_workflows_sql(_VISIBILITY_COLUMNS, domain_id, query, limit, next_page_token)
         rows = await self._read(lambda c: c.execute(sql, params).fetchall())
         records = [_visibility(r) for r in rows]
         if page_size > 0 and len(records) > page_size:
-            return records[:page_size], _INT64.pack(offset + page_size)
+            records = records[:page_size]
+            return records, cq.page_token(records[-1])
         return records, None
 
     async def count_workflows(self, domain_id: str, query: VisibilityQuery) -> int:
