@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from cadence.api.v1 import service_worker_pb2 as pb
-from cadence.api.v1 import service_worker_pb2_grpc
+from cadence.api.v1 import service_worker_pb2_grpc, tasklist_pb2
 
 from cadence_fast import errors
 from cadence_fast.api import validation as check
@@ -61,6 +61,7 @@ class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
         task_type: int,
         record: Callable[[MatchTask, Any], Awaitable[Any]],
         empty: Any,
+        rate_per_second: float = 0.0,
     ) -> Any:
         check.poll_request(request)
         domain = await resolve_domain(self.services, request.domain)
@@ -68,11 +69,14 @@ class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + long_poll_timeout(context)
         name = request.task_list.name
+        kind = request.task_list.kind or tasklist_pb2.TASK_LIST_KIND_NORMAL
         while True:
             left = deadline - loop.time()
             if left <= 0:
                 return empty
-            task = await matching.poll(domain.id, name, task_type, request.identity, left)
+            task = await matching.poll(
+                domain.id, name, task_type, request.identity, left, kind=kind, rate_per_second=rate_per_second
+            )
             if task is None:
                 return empty
             # Shielded: if the worker goes away mid-call, the engine's transition still
@@ -112,6 +116,8 @@ class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
             TaskListType.ACTIVITY,
             self.services.history.record_activity_task_started,
             _EMPTY_ACTIVITY,
+            # The worker's task_list_activities_per_second: matching paces this list.
+            request.task_list_metadata.max_tasks_per_second.value,
         )
 
     # --- decision responses ----------------------------------------------------------
