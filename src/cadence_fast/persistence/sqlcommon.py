@@ -913,21 +913,23 @@ class ProgramStore(Store):
         """Run a read-only program (safe to retry on a fresh connection)."""
 
     @abc.abstractmethod
-    async def _write(self, program: Program[T]) -> T:
-        """Run a program in one transaction; commit when it returns, roll back when it raises."""
+    async def _write(self, make: Callable[[], Program[T]]) -> T:
+        """Run a program in one transaction; commit when it returns, roll back when it raises.
+
+        `make` builds the program: a driver may run it again after a deadlock rolled it back."""
 
     # domains
     async def create_domain(self, domain: DomainRecord) -> int:
-        return await self._write(create_domain(domain))
+        return await self._write(lambda: create_domain(domain))
 
     async def get_domain(self, *, domain_id: str | None = None, name: str | None = None) -> DomainRecord:
         return await self._read(lambda: get_domain(domain_id, name))
 
     async def update_domain(self, domain: DomainRecord) -> int:
-        return await self._write(update_domain(domain))
+        return await self._write(lambda: update_domain(domain))
 
     async def delete_domain(self, domain_id: str) -> None:
-        await self._write(delete_domain(domain_id))
+        await self._write(lambda: delete_domain(domain_id))
 
     async def list_domains(
         self, page_size: int, next_page_token: bytes | None
@@ -939,10 +941,10 @@ class ProgramStore(Store):
 
     # shards
     async def get_or_create_shard(self, shard_id: int) -> ShardRecord:
-        return await self._write(get_or_create_shard(self.dialect, shard_id))
+        return await self._write(lambda: get_or_create_shard(self.dialect, shard_id))
 
     async def update_shard(self, shard: ShardRecord, previous_range_id: int) -> None:
-        await self._write(update_shard(shard, previous_range_id))
+        await self._write(lambda: update_shard(shard, previous_range_id))
 
     # executions
     async def get_execution(self, shard_id: int, domain_id: str, workflow_id: str, run_id: str) -> ExecutionRecord:
@@ -952,7 +954,7 @@ class ProgramStore(Store):
         return await self._read(lambda: get_current_execution(shard_id, domain_id, workflow_id))
 
     async def delete_execution(self, shard_id: int, domain_id: str, workflow_id: str, run_id: str) -> None:
-        await self._write(delete_execution(shard_id, domain_id, workflow_id, run_id))
+        await self._write(lambda: delete_execution(shard_id, domain_id, workflow_id, run_id))
 
     async def read_history(
         self,
@@ -983,34 +985,34 @@ class ProgramStore(Store):
         return await self._read(lambda: get_timer_tasks(shard_id, min_time, min_task_id, max_time, limit))
 
     async def complete_transfer_task(self, shard_id: int, task_id: int) -> None:
-        await self._write(complete_transfer_task(shard_id, task_id))
+        await self._write(lambda: complete_transfer_task(shard_id, task_id))
 
     async def complete_transfer_tasks(self, shard_id: int, up_to_task_id: int) -> None:
-        await self._write(complete_transfer_tasks(shard_id, up_to_task_id))
+        await self._write(lambda: complete_transfer_tasks(shard_id, up_to_task_id))
 
     async def complete_timer_task(self, shard_id: int, visibility_time: int, task_id: int) -> None:
-        await self._write(complete_timer_task(shard_id, visibility_time, task_id))
+        await self._write(lambda: complete_timer_task(shard_id, visibility_time, task_id))
 
     async def complete_timer_tasks(self, shard_id: int, before_time: int) -> None:
-        await self._write(complete_timer_tasks(shard_id, before_time))
+        await self._write(lambda: complete_timer_tasks(shard_id, before_time))
 
     # task lists
     async def lease_task_list(self, domain_id: str, name: str, task_type: int, kind: int) -> TaskListRecord:
-        return await self._write(lease_task_list(self.dialect, domain_id, name, task_type, kind))
+        return await self._write(lambda: lease_task_list(self.dialect, domain_id, name, task_type, kind))
 
     async def update_task_list(self, task_list: TaskListRecord) -> None:
-        await self._write(update_task_list(task_list))
+        await self._write(lambda: update_task_list(task_list))
 
     async def list_task_lists(self, domain_id: str) -> list[TaskListRecord]:
         return await self._read(lambda: list_task_lists(domain_id))
 
     async def delete_task_list(self, domain_id: str, name: str, task_type: int, range_id: int) -> None:
-        await self._write(delete_task_list(domain_id, name, task_type, range_id))
+        await self._write(lambda: delete_task_list(domain_id, name, task_type, range_id))
 
     async def create_tasks(
         self, domain_id: str, name: str, task_type: int, range_id: int, tasks: Sequence[TaskListTask]
     ) -> None:
-        await self._write(create_tasks(domain_id, name, task_type, range_id, tasks))
+        await self._write(lambda: create_tasks(domain_id, name, task_type, range_id, tasks))
 
     async def get_tasks(
         self, domain_id: str, name: str, task_type: int, min_task_id: int, max_task_id: int, limit: int
@@ -1018,20 +1020,20 @@ class ProgramStore(Store):
         return await self._read(lambda: get_tasks(domain_id, name, task_type, min_task_id, max_task_id, limit))
 
     async def complete_task(self, domain_id: str, name: str, task_type: int, task_id: int) -> None:
-        await self._write(complete_task(domain_id, name, task_type, task_id))
+        await self._write(lambda: complete_task(domain_id, name, task_type, task_id))
 
     async def complete_tasks_less_than(self, domain_id: str, name: str, task_type: int, task_id: int) -> int:
-        return await self._write(complete_tasks_less_than(domain_id, name, task_type, task_id))
+        return await self._write(lambda: complete_tasks_less_than(domain_id, name, task_type, task_id))
 
     async def count_tasks(self, domain_id: str, name: str, task_type: int, min_task_id: int) -> int:
         return await self._read(lambda: count_tasks(domain_id, name, task_type, min_task_id))
 
     # visibility
     async def upsert_visibility(self, record: VisibilityRecord) -> None:
-        await self._write(upsert_visibility(self.dialect, record))
+        await self._write(lambda: upsert_visibility(self.dialect, record))
 
     async def delete_visibility(self, domain_id: str, run_id: str) -> None:
-        await self._write(delete_visibility(domain_id, run_id))
+        await self._write(lambda: delete_visibility(domain_id, run_id))
 
     async def list_workflows(
         self, domain_id: str, query: VisibilityQuery, page_size: int, next_page_token: bytes | None

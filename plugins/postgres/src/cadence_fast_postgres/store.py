@@ -253,11 +253,11 @@ class PostgresStore(ProgramStore):
                     raise _unavailable(self.url, e) from None
         raise AssertionError("unreachable")
 
-    async def _write(self, program: Program[T]) -> T:
+    async def _write(self, make: Callable[[], Program[T]]) -> T:
         pool = self._require_pool()
         try:
             async with pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
-                return await _drive(conn, program, pipeline)
+                return await _drive(conn, make(), pipeline)
         except _UNAVAILABLE as e:
             raise _unavailable(self.url, e) from None
         except pgerrors.UniqueViolation as e:
