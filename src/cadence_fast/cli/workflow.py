@@ -802,15 +802,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.more and args.all:
         raise CliError("give --more or --all, not both")
     mode = "all" if args.all else "more" if args.more else "one"
-    fetch: Fetch
     if args.query:
-        def fetch(token: bytes) -> tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]:
+        def fetch_query(token: bytes) -> tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]:
             req = service_visibility_pb2.ListWorkflowExecutionsRequest(
                 domain=domain, page_size=pagesize, next_page_token=token, query=args.query
             )
             resp = call(stub.ListWorkflowExecutions, req)
             return resp.executions, resp.next_page_token
-        return page_through(fetch, args, mode)
+        return page_through(fetch_query, args, mode)
 
     filters = [f for f in ("workflow_id", "workflow_type", "status") if getattr(args, f)]
     if len(filters) > 1:
@@ -828,7 +827,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif args.workflow_type:
         common["type_filter"] = visibility_pb2.WorkflowTypeFilter(name=args.workflow_type)
 
-    def fetch(token: bytes) -> tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]:
+    def fetch_filtered(token: bytes) -> tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]:
         if args.open:
             resp = call(
                 stub.ListOpenWorkflowExecutions,
@@ -841,7 +840,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             resp = call(stub.ListClosedWorkflowExecutions, req)
         return resp.executions, resp.next_page_token
 
-    return page_through(fetch, args, mode)
+    return page_through(fetch_filtered, args, mode)
 
 
 def now_timestamp() -> Timestamp:
