@@ -239,7 +239,8 @@ class _Compiler:
                 return f"(CASE WHEN jsonb_typeof({j}) = 'number' THEN {text}::numeric END)"
             if t is AttrType.BOOL:
                 return f"(CASE WHEN jsonb_typeof({j}) = 'boolean' THEN {text}::boolean END)"
-            return f"(CASE WHEN jsonb_typeof({j}) = 'string' THEN {text} END)"
+            # Byte order, as Elasticsearch sorts keywords (not the database's locale).
+            return f"(CASE WHEN jsonb_typeof({j}) = 'string' THEN {text} END) COLLATE \"C\""
         # mysql / mariadb
         path = self._json_path(attr)
         raw = f"JSON_EXTRACT(search_attributes, {path})"
