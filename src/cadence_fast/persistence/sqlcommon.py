@@ -201,6 +201,7 @@ def create_domain(d: DomainRecord) -> Program[int]:
         f"INSERT INTO domains ({DOMAIN_COLS}) VALUES (%s, %s, %s, %s, %s)",
         (d.domain_id, d.name, d.status, d.data, version),
     )
+    d.notification_version = version
     return version
 
 
@@ -226,6 +227,7 @@ def update_domain(d: DomainRecord) -> Program[int]:
     )
     if not count:
         raise NotFound(f"domain id {d.domain_id!r} not found")
+    d.notification_version = version
     return version
 
 
