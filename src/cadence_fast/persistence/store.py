@@ -59,11 +59,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def schema_version(self) -> int | None:
-        """The version recorded in the database, None if no schema is there."""
+        """The version recorded in the database, None if no schema is there.
+
+        Works on a store that is not open (`cadence-fast schema version` calls it so).
+        """
 
     @abc.abstractmethod
     async def setup_schema(self) -> int:
-        """Create or migrate the schema (idempotent); return the version now in place."""
+        """Create or migrate the schema (idempotent); return the version now in place.
+
+        Works on a store that is not open (`cadence-fast schema setup` calls it so) and
+        creates the database / keyspace itself where the user may.
+        """
 
     # --- domains --------------------------------------------------------------------
 
