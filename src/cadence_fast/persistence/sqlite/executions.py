@@ -112,14 +112,16 @@ def commit_job(
 ) -> list[BaseException | None]:
     """The body of Store.commit, run by the writer inside the group transaction."""
     check_range(conn, shard_id, range_id)
+    if len(ops) == 1:
+        # The writer's per-job savepoint already scopes a lone op: it raises its
+        # ConditionFailed/AlreadyExists and SQLiteStore.commit puts it in the result list.
+        _apply(conn, shard_id, ops[0])
+        return [None]
     results: list[BaseException | None] = []
     for op in ops:
         conn.execute("SAVEPOINT op")
         try:
-            if isinstance(op, CreateWorkflow):
-                _create(conn, shard_id, op)
-            else:
-                _update(conn, shard_id, op)
+            _apply(conn, shard_id, op)
         except (ConditionFailed, AlreadyExists) as e:
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")
@@ -128,6 +130,13 @@ def commit_job(
             conn.execute("RELEASE op")
             results.append(None)
     return results
+
+
+def _apply(conn: sqlite3.Connection, shard_id: int, op: CreateWorkflow | UpdateWorkflow) -> None:
+    if isinstance(op, CreateWorkflow):
+        _create(conn, shard_id, op)
+    else:
+        _update(conn, shard_id, op)
 
 
 def _create(conn: sqlite3.Connection, shard_id: int, op: CreateWorkflow) -> None:
@@ -197,8 +206,14 @@ def _create(conn: sqlite3.Connection, shard_id: int, op: CreateWorkflow) -> None
 def _update(conn: sqlite3.Connection, shard_id: int, op: UpdateWorkflow) -> None:
     key = (shard_id, op.domain_id, op.workflow_id, op.run_id)
     if op.update_current:
-        row = conn.execute(SELECT_CURRENT, key[:3]).fetchone()
-        if row is None or row[0] != op.run_id:
+        # Check and write the current row in one statement: it must name this run.
+        cur = conn.execute(
+            "UPDATE current_executions SET state = ?, close_status = ? "
+            "WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ?",
+            (op.state, op.close_status, *key),
+        )
+        if cur.rowcount != 1:
+            row = conn.execute(SELECT_CURRENT, key[:3]).fetchone()
             named = "no current run" if row is None else f"current run is {row[0]}"
             raise ConditionFailed(f"workflow {op.workflow_id!r}: {named}, expected {op.run_id}")
     cur = conn.execute(
@@ -215,12 +230,6 @@ def _update(conn: sqlite3.Connection, shard_id: int, op: UpdateWorkflow) -> None
             raise ConditionFailed(f"run {op.run_id} of workflow {op.workflow_id!r} does not exist")
         raise ConditionFailed(
             f"run {op.run_id}: next_event_id is {row[0]}, the update expected {op.condition_next_event_id}"
-        )
-    if op.update_current:
-        conn.execute(
-            "UPDATE current_executions SET state = ?, close_status = ? "
-            "WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ?",
-            (op.state, op.close_status, *key),
         )
     if op.map_upserts:
         conn.executemany(_UPSERT_MAP, [(*key, int(kind), k, bytes(v)) for kind, k, v in op.map_upserts])

@@ -163,6 +163,13 @@ class SQLiteStore(Store):
         self._reader_local = threading.local()
         self._reader_lock = threading.Lock()
 
+    @property
+    def write_stats(self) -> tuple[int, int]:
+        """(transactions committed, write jobs they carried) since open: the group-commit factor."""
+        if self._writer is None:
+            return 0, 0
+        return self._writer.transactions, self._writer.jobs
+
     # --- connections ----------------------------------------------------------------
 
     def _connect(self, *, create: bool, read_only: bool = False) -> sqlite3.Connection:
@@ -451,7 +458,12 @@ class SQLiteStore(Store):
         self, shard_id: int, range_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow]
     ) -> list[BaseException | None]:
         ops = list(ops)
-        return await self._write(lambda conn: commit_job(conn, shard_id, range_id, ops))
+        try:
+            return await self._write(lambda conn: commit_job(conn, shard_id, range_id, ops))
+        except (ConditionFailed, AlreadyExists) as e:
+            if len(ops) == 1:  # a lone op's condition failed (see commit_job)
+                return [e]
+            raise
 
     async def get_execution(
         self, shard_id: int, domain_id: str, workflow_id: str, run_id: str

@@ -77,6 +77,9 @@ class Writer:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"sqlite-writer {name}", daemon=True)
         self._stopped = False
+        #: Transactions committed and jobs they carried (jobs / transactions = the grouping factor).
+        self.transactions = 0
+        self.jobs = 0
         self._thread.start()
 
     def submit(
@@ -155,6 +158,8 @@ class Writer:
                     conn.execute("RELEASE job")
                     outcomes.append((job, True, result))
             conn.execute("COMMIT")
+            self.transactions += 1
+            self.jobs += len(jobs)
         except BaseException as e:  # noqa: BLE001 - the batch as a whole failed
             if conn.in_transaction:
                 try:
