@@ -56,20 +56,11 @@ def _time_range(request: Any) -> tuple[int, int]:
     return earliest, latest
 
 
-def _one_filter(request: Any, names: tuple[str, ...]) -> Expr | None:
-    """The single id/type/status filter of a ListOpen/ListClosed request, as an AST node."""
-    present = [n for n in names if request.HasField(n)]
-    if len(present) > 1:
-        labels = {
-            "execution_filter": "ExecutionFilter",
-            "type_filter": "TypeFilter",
-            "status_filter": "StatusFilter",
-        }
-        listed = " or ".join(labels[n] for n in names)
-        raise BadRequestError(f"Only one of {listed} is allowed")
-    if not present:
+def _one_filter(request: Any) -> Expr | None:
+    """The id/type/status filter of a ListOpen/ListClosed request (a proto oneof), as an AST node."""
+    which = request.WhichOneof("filters")
+    if which is None:
         return None
-    which = present[0]
     if which == "execution_filter":
         if not request.execution_filter.workflow_id:
             raise BadRequestError("WorkflowID is not set on ExecutionFilter.")
@@ -103,7 +94,7 @@ class VisibilityAPI(ApiServicer, service_visibility_pb2_grpc.VisibilityAPIServic
         where = conjunction(
             IsNull(attr("CloseTime")),
             Between(attr("StartTime"), earliest, latest),
-            _one_filter(request, ("execution_filter", "type_filter")),
+            _one_filter(request),
         )
         query = VisibilityQuery(where, (OrderBy(attr("StartTime"), descending=True),))
         infos, token = await self.services.visibility.list(
@@ -119,7 +110,7 @@ class VisibilityAPI(ApiServicer, service_visibility_pb2_grpc.VisibilityAPIServic
         # Cadence filters and orders closed runs by their close time (its SQL and ES stores alike).
         where = conjunction(
             Between(attr("CloseTime"), earliest, latest),
-            _one_filter(request, ("execution_filter", "type_filter", "status_filter")),
+            _one_filter(request),
         )
         query = VisibilityQuery(where, (OrderBy(attr("CloseTime"), descending=True),))
         infos, token = await self.services.visibility.list(
