@@ -1,22 +1,1083 @@
-"""History engine (stub: filled in by the execution-core work)."""
+"""The history engine: shards, mutable state, transitions, and the requests that drive them.
+
+Every state change is a *transition* (DESIGN §4): under the run's lock, load the mutable
+state (cache, else store), apply the change (new events, tasks, map delta recorded in a
+`Mutation`), write it as ONE conditional store op through the shard's group committer,
+and only then notify queues and history long-pollers and reply.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import uuid
+import zlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from cadence.api.v1 import (
+    common_pb2,
+    history_pb2,
+    service_worker_pb2,
+    service_workflow_pb2,
+    workflow_pb2,
+)
+
+from cadence_fast import errors
+from cadence_fast._core import mutable_state as core
 from cadence_fast.config import ServerConfig
-from cadence_fast.domain.cache import DomainCache
+from cadence_fast.domain.cache import DomainCache, DomainEntry
+from cadence_fast.history import codec, tokens
+from cadence_fast.history.cache import ExecutionCache, RunKey
+from cadence_fast.history.decisions import STARTED_NO_EVENT
+from cadence_fast.history.errors import DecisionFailed, StaleTaskError
+from cadence_fast.history.queues import TimerQueue, TransferQueue, now_ns
+from cadence_fast.history.shard import Op, Shard
 from cadence_fast.matching.engine import MatchingEngine
+from cadence_fast.matching.task import MatchTask
+from cadence_fast.persistence import errors as store_errors
+from cadence_fast.persistence.records import (
+    CloseStatus,
+    CreateMode,
+    CreateWorkflow,
+    CurrentExecutionRecord,
+    HistoryBatch,
+    TaskListType,
+    TimerTask,
+    TransferTask,
+    UpdateWorkflow,
+    VisibilityRecord,
+    WorkflowSnapshot,
+    WorkflowState,
+)
 from cadence_fast.persistence.store import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MutableState = Any  # core.MutableState (compiled or not)
+Mutation = Any
+
+NS = core.NS
+EMPTY = core.EMPTY_EVENT_ID
+
+CACHE_CAPACITY = 20_000
+HISTORY_CACHE_LIMIT = 1 << 20  # bytes of history kept in memory per run
+CHECKPOINT_SECONDS = 5.0
+MAX_SIGNALS_PER_RUN = 10_000
+DECISION_BACKOFF_CAP_NS = 10 * NS
+
+_CLOSED_STATUSES_FOR_FAILED_ONLY = (
+    CloseStatus.FAILED,
+    CloseStatus.CANCELED,
+    CloseStatus.TERMINATED,
+    CloseStatus.TIMED_OUT,
+)
+
+
+def shard_of(workflow_id: str, shards: int) -> int:
+    """Stable across processes and restarts (Python's hash() is not)."""
+    return zlib.crc32(workflow_id.encode()) % shards
 
 
 class HistoryEngine:
-    def __init__(self, store: Store, config: ServerConfig, domains: DomainCache, matching: MatchingEngine) -> None:
+    def __init__(
+        self, store: Store, config: ServerConfig, domains: DomainCache, matching: MatchingEngine
+    ) -> None:
         self.store = store
         self.config = config
         self.domains = domains
         self.matching = matching
+        self.cache = ExecutionCache(CACHE_CAPACITY)
+        self.shards: list[Shard] = []
+        self.transfer_queues: list[TransferQueue] = []
+        self.timer_queues: list[TimerQueue] = []
+        self._waiters: dict[RunKey, list[asyncio.Future[None]]] = {}
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._started = False
+        # imported here: they call back into the engine
+        from cadence_fast.history.decisions import DecisionHandler
+        from cadence_fast.history.executors import Executors
+
+        self._decisions = DecisionHandler(self)
+        self._executors = Executors(self)
+
+    # --- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        pass
+        if self._started:
+            return
+        self._started = True
+        for shard_id in range(self.config.shards):
+            shard = Shard(self.store, shard_id, self._on_committed)
+            record = await shard.acquire()
+            self.shards.append(shard)
+            self.transfer_queues.append(TransferQueue(self.store, shard, self._executors.transfer))
+            self.timer_queues.append(TimerQueue(self.store, shard, self._executors.timer))
+            log.debug("acquired shard %s range %s", shard_id, record.range_id)
+        for shard, tq, tm in zip(self.shards, self.transfer_queues, self.timer_queues, strict=True):
+            assert shard.record is not None
+            await tq.start(shard.record.transfer_ack_level)
+            await tm.start(shard.record.timer_ack_level)
+        self._checkpoint_task = asyncio.ensure_future(self._checkpoint_loop())
 
     async def stop(self) -> None:
-        pass
+        if not self._started:
+            return
+        self._started = False
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            try:
+                await self._checkpoint_task
+            except BaseException:  # noqa: BLE001
+                pass
+        for q in self.timer_queues:
+            await q.stop()
+        for tq in self.transfer_queues:
+            await tq.stop()
+        try:
+            await self._checkpoint()
+        except Exception:  # noqa: BLE001 - best effort: the outbox is re-read anyway
+            log.warning("final checkpoint failed", exc_info=True)
+        for waiters in self._waiters.values():
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+        self._waiters.clear()
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await self._checkpoint()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.warning("checkpoint failed", exc_info=True)
+
+    async def _checkpoint(self) -> None:
+        """Persist ack levels and range-delete what is below them."""
+        for shard, tq, tm in zip(self.shards, self.transfer_queues, self.timer_queues, strict=True):
+            assert shard.record is not None
+            transfer_ack = tq.current_ack_level()
+            timer_ack = tm.current_ack_level()
+            old_transfer, old_timer = shard.record.transfer_ack_level, shard.record.timer_ack_level
+            if transfer_ack == old_transfer and timer_ack == old_timer:
+                continue
+            await shard.persist_ack_levels(transfer_ack, timer_ack)
+            if transfer_ack > old_transfer:
+                await self.store.complete_transfer_tasks(shard.shard_id, transfer_ack)
+            if timer_ack > old_timer:
+                await self.store.complete_timer_tasks(shard.shard_id, timer_ack)
+
+    def _on_committed(self, shard: Shard, op: Op) -> None:
+        for o in (op, getattr(op, "new_run", None)):
+            if o is None:
+                continue
+            if o.transfer_tasks:
+                self.transfer_queues[shard.shard_id].notify(o.transfer_tasks)
+            if o.timer_tasks:
+                self.timer_queues[shard.shard_id].notify(o.timer_tasks)
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def shard_for(self, workflow_id: str) -> Shard:
+        if not self.shards:
+            raise errors.UnavailableError("history engine is not started")
+        return self.shards[shard_of(workflow_id, len(self.shards))]
+
+    async def _current_run_id(self, domain_id: str, workflow_id: str) -> str:
+        run_id = self.cache.get_current(domain_id, workflow_id)
+        if run_id:
+            return run_id
+        cur = await self._get_current(domain_id, workflow_id)
+        if cur is None:
+            raise errors.EntityNotExistsError(f"Workflow execution not found for workflow id: {workflow_id}.")
+        self.cache.set_current(domain_id, workflow_id, cur.run_id)
+        return cur.run_id
+
+    async def _get_current(self, domain_id: str, workflow_id: str) -> CurrentExecutionRecord | None:
+        try:
+            return await self.store.get_current_execution(
+                self.shard_for(workflow_id).shard_id, domain_id, workflow_id
+            )
+        except store_errors.NotFound:
+            return None
+        except store_errors.StoreError as e:
+            raise errors.UnavailableError(f"store: {e}") from None
+
+    async def resolve_run(self, domain_id: str, execution: common_pb2.WorkflowExecution) -> RunKey:
+        run_id = execution.run_id or await self._current_run_id(domain_id, execution.workflow_id)
+        return (domain_id, execution.workflow_id, run_id)
+
+    async def load(self, key: RunKey) -> MutableState:
+        """The run's mutable state (cache, else store). Callers mutating it must hold the run lock."""
+        ms = self.cache.get(key)
+        if ms is not None:
+            return ms
+        domain_id, workflow_id, run_id = key
+        try:
+            record = await self.store.get_execution(
+                self.shard_for(workflow_id).shard_id, domain_id, workflow_id, run_id
+            )
+        except store_errors.NotFound:
+            raise errors.EntityNotExistsError(
+                f"Workflow execution not found. WorkflowId: {workflow_id}, RunId: {run_id}."
+            ) from None
+        except store_errors.StoreError as e:
+            raise errors.UnavailableError(f"store: {e}") from None
+        ms = core.MutableState.load(record.info, record.maps)
+        ms.next_event_id = record.next_event_id
+        ms.state = record.state
+        ms.close_status = record.close_status
+        cached = self.cache.get(key)  # another coroutine may have loaded it meanwhile
+        if cached is not None:
+            return cached
+        self.cache.put(key, ms)
+        return ms
+
+    async def transition(self, key: RunKey, fn: Callable[[MutableState, Mutation], T]) -> T:
+        """Apply fn to the run's state and commit the mutation it records (retried once on a
+        condition failure, from a fresh load). fn raising leaves nothing written."""
+        shard = self.shard_for(key[1])
+        for attempt in range(2):
+            async with self.cache.locked(key):
+                ms = await self.load(key)
+                mut = core.Mutation(now_ns(), ms.next_event_id)
+                try:
+                    result = fn(ms, mut)
+                except BaseException:
+                    self.cache.evict(key)  # fn may have changed the state half way
+                    raise
+                if not (mut.events or mut.dirty or mut.transfer or mut.timers or mut.visibility):
+                    return result
+                try:
+                    await self._commit_update(shard, ms, mut)
+                except store_errors.ConditionFailed:
+                    self.cache.evict(key)
+                    if attempt == 0:
+                        continue
+                    raise errors.UnavailableError("workflow was updated concurrently; retry") from None
+                except BaseException as e:
+                    self.cache.evict(key)
+                    raise self._store_error(shard, e) from None
+                return result
+        raise AssertionError("unreachable")
+
+    def _store_error(self, shard: Shard, e: BaseException) -> BaseException:
+        if isinstance(e, store_errors.ShardOwnershipLost):
+            self.cache.clear(lambda wf: shard_of(wf, len(self.shards)) == shard.shard_id)
+            asyncio.ensure_future(self._reacquire(shard))
+            return errors.AbortedError(f"shard {shard.shard_id} ownership moved; retry")
+        if isinstance(e, store_errors.StoreError):
+            return errors.UnavailableError(f"store: {e}")
+        return e
+
+    async def _reacquire(self, shard: Shard) -> None:
+        try:
+            await shard.acquire()
+        except Exception:  # noqa: BLE001
+            log.exception("shard %s: re-acquire failed", shard.shard_id)
+
+    async def _commit_update(self, shard: Shard, ms: MutableState, mut: Mutation) -> None:
+        upserts, deletes = ms.map_delta(mut)
+        history: list[HistoryBatch] = []
+        data = b""
+        if mut.events:
+            data = core.history_batch_bytes(mut.events)
+            history.append(HistoryBatch(mut.events[0].event_id, mut.events[-1].event_id, data))
+        ms.last_update_time = mut.now
+        op = UpdateWorkflow(
+            domain_id=ms.domain_id,
+            workflow_id=ms.workflow_id,
+            run_id=ms.run_id,
+            condition_next_event_id=mut.condition_next_event_id,
+            next_event_id=ms.next_event_id,
+            state=ms.state,
+            close_status=ms.close_status,
+            info=ms.encode_info(),
+            map_upserts=upserts,
+            map_deletes=deletes,
+            history=history,
+            transfer_tasks=self._transfer_tasks(ms, mut),
+            timer_tasks=self._timer_tasks(ms, mut),
+            visibility=self.visibility_record(ms) if mut.visibility else None,
+        )
+        await shard.commit(op)
+        if data:
+            ms.append_history(data, HISTORY_CACHE_LIMIT)
+            self._notify_waiters((ms.domain_id, ms.workflow_id, ms.run_id))
+
+    def _transfer_tasks(self, ms: MutableState, mut: Mutation) -> list[TransferTask]:
+        return [
+            TransferTask(0, task_type, ms.domain_id, ms.workflow_id, ms.run_id, data, mut.now)
+            for task_type, data in mut.transfer
+        ]
+
+    def _timer_tasks(self, ms: MutableState, mut: Mutation) -> list[TimerTask]:
+        # Never before now: the timer queue's ack level may already be past an earlier time.
+        return [
+            TimerTask(max(at, mut.now), 0, task_type, ms.domain_id, ms.workflow_id, ms.run_id, data)
+            for at, task_type, data in mut.timers
+        ]
+
+    def visibility_record(self, ms: MutableState) -> VisibilityRecord:
+        closed = ms.state == WorkflowState.COMPLETED
+        return VisibilityRecord(
+            domain_id=ms.domain_id,
+            workflow_id=ms.workflow_id,
+            run_id=ms.run_id,
+            workflow_type=ms.workflow_type,
+            start_time=ms.start_time,
+            execution_time=ms.execution_time or ms.start_time,
+            task_list=ms.task_list,
+            close_time=ms.close_time if closed else None,
+            close_status=ms.close_status if closed else None,
+            history_length=ms.next_event_id - 1,
+            is_cron=bool(ms.cron_schedule),
+            memo=ms.memo,
+            search_attributes=codec.search_attributes_values(ms.search_attributes),
+            update_time=ms.last_update_time or ms.start_time,
+        )
+
+    # --- history long-poll waiters ------------------------------------------------------
+
+    def _notify_waiters(self, key: RunKey) -> None:
+        waiters = self._waiters.pop(key, None)
+        if waiters:
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def wait_for_change(self, key: RunKey, timeout: float) -> None:  # noqa: ASYNC109
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, []).append(fut)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), max(0.0, timeout))
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters is not None and fut in waiters:
+                waiters.remove(fut)
+                if not waiters:
+                    del self._waiters[key]
+
+    # --- closing a run -----------------------------------------------------------------
+
+    def close_run(self, ms: MutableState, mut: Mutation, status: int) -> None:
+        ms.state = WorkflowState.COMPLETED
+        ms.close_status = status
+        ms.close_time = mut.now
+        ms.close_event_id = ms.next_event_id - 1
+        mut.visibility = True
+        mut.closed = True
+        if ms.retention > 0:
+            mut.timers.append((mut.now + ms.retention, codec.TIMER_DELETE_HISTORY, b""))
+
+    def fail_started_decision_for_close(self, ms: MutableState, mut: Mutation, identity: str) -> None:
+        """Closing with a started decision writes its failure first, then the buffered events."""
+        if ms.has_started_decision():
+            ms.fail_decision(mut, workflow_pb2.DECISION_TASK_FAILED_CAUSE_FORCE_CLOSE_DECISION, b"", identity)
+        elif ms.has_pending_decision():
+            ms.clear_decision()
+        ms.flush_buffered(mut)
+
+    def schedule_decision(self, ms: MutableState, mut: Mutation) -> None:
+        """Schedule a decision (and its transfer task) if none is pending."""
+        if ms.decision_schedule_id != EMPTY or not ms.is_open():
+            return
+        event = ms.schedule_decision(mut)
+        if event is not None:
+            mut.transfer.append((codec.TRANSFER_DECISION, codec.pack(event.event_id, ms.decision_attempt)))
+
+    def schedule_decision_with_backoff(self, ms: MutableState, mut: Mutation) -> None:
+        """After repeated decision failures, wait before retrying so a broken workflow does not spin."""
+        attempt = ms.decision_attempt
+        if attempt < 2:
+            self.schedule_decision(ms, mut)
+            return
+        delay = min(DECISION_BACKOFF_CAP_NS, NS // 2 * (2 ** min(attempt - 2, 10)))
+        ms.decision_backoff_until = mut.now + delay
+        mut.timers.append((mut.now + delay, codec.TIMER_DECISION_BACKOFF, codec.pack(attempt)))
+
+    # --- start ---------------------------------------------------------------------------
+
+    async def start_workflow(
+        self, domain: DomainEntry, request: service_workflow_pb2.StartWorkflowExecutionRequest
+    ) -> service_workflow_pb2.StartWorkflowExecutionResponse:
+        run_id = await self._start(domain, request, None)
+        return service_workflow_pb2.StartWorkflowExecutionResponse(run_id=run_id)
+
+    async def _start(
+        self,
+        domain: DomainEntry,
+        req: service_workflow_pb2.StartWorkflowExecutionRequest,
+        signal: service_workflow_pb2.SignalWithStartWorkflowExecutionRequest | None,
+    ) -> str:
+        if domain.deprecated:
+            raise errors.BadRequestError(f"Domain {domain.name} is deprecated.")
+        shard = self.shard_for(req.workflow_id)
+        mode = CreateMode.BRAND_NEW
+        previous_run_id = ""
+        policy = req.workflow_id_reuse_policy
+        for _ in range(8):
+            ms, op = self._new_run(domain, req, signal, mode, previous_run_id)
+            try:
+                await shard.commit(op)
+            except (store_errors.AlreadyExists, store_errors.ConditionFailed) as e:
+                current = getattr(e, "current", None) or await self._get_current(domain.id, req.workflow_id)
+                if current is None:
+                    mode, previous_run_id = CreateMode.BRAND_NEW, ""
+                    continue
+                if current.create_request_id == req.request_id and req.request_id:
+                    return current.run_id
+                if current.state != WorkflowState.COMPLETED:
+                    if signal is not None:
+                        raise _RunIsOpen(current.run_id) from None
+                    if policy != workflow_pb2.WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING:
+                        raise errors.WorkflowExecutionAlreadyStartedError(
+                            f"Workflow execution is already running. WorkflowId: {req.workflow_id}, "
+                            f"RunId: {current.run_id}.",
+                            current.create_request_id,
+                            current.run_id,
+                        ) from None
+                    try:
+                        await self._terminate(
+                            (domain.id, req.workflow_id, current.run_id),
+                            "TerminateIfRunning Policy",
+                            b"",
+                            req.identity,
+                        )
+                    except errors.WorkflowExecutionAlreadyCompletedError:
+                        pass
+                else:
+                    self._check_reuse_policy(policy, current, req.workflow_id)
+                mode, previous_run_id = CreateMode.WORKFLOW_ID_REUSE, current.run_id
+                continue
+            except BaseException as e:
+                raise self._store_error(shard, e) from None
+            key = (domain.id, req.workflow_id, ms.run_id)
+            assert isinstance(op, CreateWorkflow)
+            ms.set_history([b.data for b in op.history], HISTORY_CACHE_LIMIT)
+            self.cache.put(key, ms)
+            self.cache.set_current(domain.id, req.workflow_id, ms.run_id)
+            return str(ms.run_id)
+        raise errors.UnavailableError("workflow start raced with concurrent starts; retry")
+
+    @staticmethod
+    def _check_reuse_policy(policy: int, current: CurrentExecutionRecord, workflow_id: str) -> None:
+        if policy == workflow_pb2.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE:
+            raise errors.WorkflowExecutionAlreadyStartedError(
+                f"Workflow execution already finished. WorkflowId: {workflow_id}, RunId: {current.run_id}. "
+                "Workflow ID reuse policy: reject duplicate workflow ID.",
+                current.create_request_id,
+                current.run_id,
+            )
+        if (
+            policy
+            in (
+                workflow_pb2.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+                workflow_pb2.WORKFLOW_ID_REUSE_POLICY_INVALID,
+            )
+            and current.close_status not in _CLOSED_STATUSES_FOR_FAILED_ONLY
+        ):
+            raise errors.WorkflowExecutionAlreadyStartedError(
+                f"Workflow execution already finished successfully. WorkflowId: {workflow_id}, "
+                f"RunId: {current.run_id}. Workflow ID reuse policy: allow duplicate workflow ID if last run failed.",
+                current.create_request_id,
+                current.run_id,
+            )
+
+    def _new_run(
+        self,
+        domain: DomainEntry,
+        req: service_workflow_pb2.StartWorkflowExecutionRequest,
+        signal: service_workflow_pb2.SignalWithStartWorkflowExecutionRequest | None,
+        mode: CreateMode,
+        previous_run_id: str,
+    ) -> tuple[MutableState, CreateWorkflow]:
+        now = now_ns()
+        run_id = str(uuid.uuid4())
+        ms = core.MutableState()
+        ms.domain_id = domain.id
+        ms.domain_name = domain.name
+        ms.workflow_id = req.workflow_id
+        ms.run_id = run_id
+        ms.first_run_id = run_id
+        ms.workflow_type = req.workflow_type.name
+        ms.task_list = req.task_list.name
+        ms.execution_timeout = core.dur_ns(req.execution_start_to_close_timeout)
+        ms.task_timeout = core.dur_ns(req.task_start_to_close_timeout) or 10 * NS
+        ms.create_request_id = req.request_id
+        ms.start_time = now
+        ms.identity = req.identity
+        ms.retention = domain.retention_seconds * NS
+        ms.cron_schedule = req.cron_schedule
+        if req.HasField("memo"):
+            ms.memo = req.memo.SerializeToString()
+        if req.HasField("search_attributes"):
+            ms.search_attributes = req.search_attributes.SerializeToString()
+        if req.HasField("retry_policy"):
+            ms.retry_policy = req.retry_policy.SerializeToString()
+        ms.history_complete = True
+        backoff = self._first_decision_backoff(req, now)
+        ms.execution_time = now + backoff
+
+        mut = core.Mutation(now, 0)
+        started = history_pb2.WorkflowExecutionStartedEventAttributes(
+            workflow_type=req.workflow_type,
+            task_list=req.task_list,
+            input=req.input,
+            execution_start_to_close_timeout=req.execution_start_to_close_timeout,
+            task_start_to_close_timeout=core.dur(ms.task_timeout),
+            original_execution_run_id=run_id,
+            identity=req.identity,
+            first_execution_run_id=run_id,
+            attempt=0,
+            cron_schedule=req.cron_schedule,
+            request_id=req.request_id,
+            cron_overlap_policy=req.cron_overlap_policy,
+        )
+        for name in (
+            "retry_policy",
+            "memo",
+            "search_attributes",
+            "header",
+            "active_cluster_selection_policy",
+        ):
+            if req.HasField(name):
+                getattr(started, name).CopyFrom(getattr(req, name))
+        if backoff:
+            started.first_decision_task_backoff.CopyFrom(core.dur(backoff))
+        started.first_scheduled_time.CopyFrom(core.ts(now))
+        ms.add_event(mut, workflow_execution_started_event_attributes=started)
+        if signal is not None:
+            ms.add_event(
+                mut,
+                workflow_execution_signaled_event_attributes=history_pb2.WorkflowExecutionSignaledEventAttributes(
+                    signal_name=signal.signal_name, input=signal.signal_input, identity=req.identity,
+                    request_id=req.request_id,
+                ),
+            )  # fmt: skip
+            ms.signal_count = 1
+        if backoff:
+            mut.timers.append((now + backoff, codec.TIMER_WORKFLOW_BACKOFF, b""))
+        else:
+            self.schedule_decision(ms, mut)
+        if ms.execution_timeout:
+            mut.timers.append((now + backoff + ms.execution_timeout, codec.TIMER_WORKFLOW_TIMEOUT, b""))
+        data = core.history_batch_bytes(mut.events)
+        snapshot = WorkflowSnapshot(
+            domain_id=domain.id,
+            workflow_id=req.workflow_id,
+            run_id=run_id,
+            next_event_id=ms.next_event_id,
+            state=WorkflowState.RUNNING,
+            close_status=CloseStatus.NONE,
+            create_request_id=req.request_id,
+            start_time=now,
+            info=ms.encode_info(),
+            maps=ms.encode_maps(),
+        )
+        ms.last_update_time = now
+        op = CreateWorkflow(
+            snapshot=snapshot,
+            mode=mode,
+            previous_run_id=previous_run_id,
+            history=[HistoryBatch(1, ms.next_event_id - 1, data)],
+            transfer_tasks=self._transfer_tasks(ms, mut),
+            timer_tasks=self._timer_tasks(ms, mut),
+            visibility=self.visibility_record(ms),
+        )
+        ms.history_size = len(data)
+        return ms, op
+
+    @staticmethod
+    def _first_decision_backoff(req: service_workflow_pb2.StartWorkflowExecutionRequest, now: int) -> int:
+        backoff = core.dur_ns(req.delay_start) if req.HasField("delay_start") else 0
+        if req.HasField("jitter_start"):
+            jitter = core.dur_ns(req.jitter_start)
+            if jitter > 0:
+                backoff += random.randrange(jitter)
+        if req.HasField("first_run_at"):
+            first = core.ts_ns(req.first_run_at)
+            if first > now:
+                backoff = max(backoff, first - now)
+        return max(0, backoff)
+
+    # --- signal / cancel / terminate ---------------------------------------------------
+
+    async def signal_workflow(
+        self, domain: DomainEntry, request: service_workflow_pb2.SignalWorkflowExecutionRequest
+    ) -> service_workflow_pb2.SignalWorkflowExecutionResponse:
+        key = await self.resolve_run(domain.id, request.workflow_execution)
+        await self._signal(key, request.signal_name, request.signal_input, request.identity, request.request_id,
+                           request.control)  # fmt: skip
+        return service_workflow_pb2.SignalWorkflowExecutionResponse()
+
+    async def _signal(
+        self,
+        key: RunKey,
+        name: str,
+        payload: common_pb2.Payload,
+        identity: str,
+        request_id: str,
+        control: bytes,
+    ) -> None:
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            if not ms.is_open():
+                raise errors.WorkflowExecutionAlreadyCompletedError("Workflow execution already completed.")
+            if request_id and request_id in ms.signal_requested:
+                return  # a retry of a signal already applied
+            if ms.signal_count >= MAX_SIGNALS_PER_RUN:
+                raise errors.LimitExceededError("Signal count limit exceeded.")
+            ms.signal_count += 1
+            if request_id:
+                ms.add_signal_requested(mut, request_id)
+            ms.add_async_event(
+                mut,
+                workflow_execution_signaled_event_attributes=history_pb2.WorkflowExecutionSignaledEventAttributes(
+                    signal_name=name, input=payload, identity=identity, request_id=request_id
+                ),
+            )
+            self.schedule_decision(ms, mut)
+
+        await self.transition(key, apply)
+
+    async def signal_with_start_workflow(
+        self, domain: DomainEntry, request: service_workflow_pb2.SignalWithStartWorkflowExecutionRequest
+    ) -> service_workflow_pb2.SignalWithStartWorkflowExecutionResponse:
+        start = request.start_request
+        for _ in range(4):
+            cur = self.cache.get_current(domain.id, start.workflow_id)
+            current = await self._get_current(domain.id, start.workflow_id) if cur is None else None
+            run_id = cur or (current.run_id if current is not None else "")
+            if run_id:
+                try:
+                    await self._signal((domain.id, start.workflow_id, run_id), request.signal_name,
+                                       request.signal_input, start.identity, start.request_id, request.control)  # fmt: skip
+                    return service_workflow_pb2.SignalWithStartWorkflowExecutionResponse(run_id=run_id)
+                except (errors.WorkflowExecutionAlreadyCompletedError, errors.EntityNotExistsError):
+                    pass
+            try:
+                run_id = await self._start(domain, start, request)
+            except _RunIsOpen:
+                self.cache.forget_current(domain.id, start.workflow_id)
+                continue
+            return service_workflow_pb2.SignalWithStartWorkflowExecutionResponse(run_id=run_id)
+        raise errors.UnavailableError("signal-with-start raced with concurrent starts; retry")
+
+    async def request_cancel_workflow(
+        self, domain: DomainEntry, request: service_workflow_pb2.RequestCancelWorkflowExecutionRequest
+    ) -> service_workflow_pb2.RequestCancelWorkflowExecutionResponse:
+        key = await self.resolve_run(domain.id, request.workflow_execution)
+
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            if not ms.is_open():
+                raise errors.WorkflowExecutionAlreadyCompletedError("Workflow execution already completed.")
+            if ms.cancel_requested:
+                if request.request_id and request.request_id == ms.cancel_request_id:
+                    return
+                raise errors.CancellationAlreadyRequestedError(
+                    "Cancellation already requested for this workflow execution."
+                )
+            ms.cancel_requested = True
+            ms.cancel_request_id = request.request_id
+            attrs = history_pb2.WorkflowExecutionCancelRequestedEventAttributes(
+                cause=request.cause, identity=request.identity, request_id=request.request_id
+            )
+            ms.add_async_event(mut, workflow_execution_cancel_requested_event_attributes=attrs)
+            self.schedule_decision(ms, mut)
+
+        await self.transition(key, apply)
+        return service_workflow_pb2.RequestCancelWorkflowExecutionResponse()
+
+    async def terminate_workflow(
+        self, domain: DomainEntry, request: service_workflow_pb2.TerminateWorkflowExecutionRequest
+    ) -> service_workflow_pb2.TerminateWorkflowExecutionResponse:
+        key = await self.resolve_run(domain.id, request.workflow_execution)
+        await self._terminate(key, request.reason, request.details.data, request.identity)
+        return service_workflow_pb2.TerminateWorkflowExecutionResponse()
+
+    async def _terminate(self, key: RunKey, reason: str, details: bytes, identity: str) -> None:
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            if not ms.is_open():
+                raise errors.WorkflowExecutionAlreadyCompletedError("Workflow execution already completed.")
+            self.fail_started_decision_for_close(ms, mut, identity)
+            attrs = history_pb2.WorkflowExecutionTerminatedEventAttributes(reason=reason, identity=identity)
+            attrs.details.data = details
+            ms.add_event(mut, workflow_execution_terminated_event_attributes=attrs)
+            self.close_run(ms, mut, CloseStatus.TERMINATED)
+
+        await self.transition(key, apply)
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def describe_workflow(
+        self, domain: DomainEntry, request: service_workflow_pb2.DescribeWorkflowExecutionRequest
+    ) -> service_workflow_pb2.DescribeWorkflowExecutionResponse:
+        from cadence_fast.history import views
+
+        key = await self.resolve_run(domain.id, request.workflow_execution)
+        ms = await self.load(key)
+        return views.describe(ms)
+
+    async def get_workflow_history(
+        self,
+        domain: DomainEntry,
+        request: service_workflow_pb2.GetWorkflowExecutionHistoryRequest,
+        timeout: float = 60.0,  # noqa: ASYNC109
+    ) -> service_workflow_pb2.GetWorkflowExecutionHistoryResponse:
+        from cadence_fast.history import views
+
+        return await views.get_history(self, domain, request, timeout)
+
+    async def read_events(self, ms: MutableState, first_event_id: int, next_event_id: int) -> list[Any]:
+        """Events [first, next) of a run, from the in-memory batches or the store."""
+        if ms.history_complete:
+            data = b"".join(ms.history)
+        else:
+            batches = await self._read_batches(
+                ms, 1 if first_event_id <= 1 else first_event_id, next_event_id
+            )
+            data = b"".join(b.data for b in batches)
+        events = history_pb2.History.FromString(data).events
+        return [e for e in events if first_event_id <= e.event_id < next_event_id]
+
+    async def _read_batches(self, ms: MutableState, first: int, nxt: int) -> list[HistoryBatch]:
+        shard = self.shard_for(ms.workflow_id)
+        out: list[HistoryBatch] = []
+        token: bytes | None = None
+        while True:
+            try:
+                page, token = await self.store.read_history(
+                    shard.shard_id, ms.domain_id, ms.workflow_id, ms.run_id, first, nxt, 0, token
+                )
+            except store_errors.StoreError as e:
+                raise errors.UnavailableError(f"store: {e}") from None
+            out.extend(page)
+            if not token:
+                return out
+
+    async def full_history_bytes(self, ms: MutableState) -> bytes:
+        """Every event of the run as History bytes (cached in memory while small)."""
+        if ms.history_complete:
+            return b"".join(ms.history)
+        batches = await self._read_batches(ms, 1, ms.next_event_id)
+        datas = [b.data for b in batches]
+        ms.set_history(datas, HISTORY_CACHE_LIMIT)
+        return b"".join(datas)
+
+    # --- decision tasks ----------------------------------------------------------------
+
+    async def record_decision_task_started(
+        self, task: MatchTask, request: service_worker_pb2.PollForDecisionTaskRequest
+    ) -> service_worker_pb2.PollForDecisionTaskResponse:
+        from cadence_fast.history import views
+
+        key = (task.domain_id, task.workflow_id, task.run_id)
+        request_id = str(uuid.uuid4())
+
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            if (
+                not ms.is_open()
+                or ms.decision_schedule_id != task.scheduled_event_id
+                or ms.decision_started_id != EMPTY
+            ):
+                raise StaleTaskError("decision task is not pending")
+            ms.start_decision(mut, request.identity, request_id)
+            ms.decision_identity = request.identity
+            mut.timers.append((
+                mut.now + ms.decision_timeout,
+                codec.TIMER_DECISION_TIMEOUT,
+                codec.pack(ms.decision_schedule_id, ms.decision_attempt),
+            ))  # fmt: skip
+
+        try:
+            await self.transition(key, apply)
+        except errors.EntityNotExistsError:
+            raise StaleTaskError("run not found") from None
+        async with self.cache.locked(key):
+            ms = await self.load(key)
+            if ms.decision_request_id != request_id:
+                raise StaleTaskError("decision moved on")
+            history = await self.full_history_bytes(ms)
+            return views.decision_task_response(ms, history, self._backlog_hint(task))
+
+    def _backlog_hint(self, task: MatchTask) -> int:
+        return 0
+
+    async def respond_decision_task_completed(
+        self, request: service_worker_pb2.RespondDecisionTaskCompletedRequest
+    ) -> service_worker_pb2.RespondDecisionTaskCompletedResponse:
+        token = tokens.decode(request.task_token)
+        if token.kind != tokens.KIND_DECISION:
+            raise errors.BadRequestError("task_token is not a decision task token.")
+        key = (token.domain_id, token.workflow_id, token.run_id)
+        domain = await self.domains.get_by_id(token.domain_id)
+        try:
+            await self.transition(
+                key, lambda ms, mut: self._decisions.complete(ms, mut, token, request, domain)
+            )
+        except DecisionFailed as e:
+            failed = e
+
+            def fail(ms: MutableState, mut: Mutation) -> None:
+                self._check_decision_token(ms, token)
+                ms.fail_decision(
+                    mut, failed.cause, failed.message.encode(), request.identity, reason=failed.message
+                )
+                ms.flush_buffered(mut)
+                self.schedule_decision_with_backoff(ms, mut)
+
+            await self.transition(key, fail)
+        return service_worker_pb2.RespondDecisionTaskCompletedResponse()
+
+    @staticmethod
+    def _check_decision_token(ms: MutableState, token: tokens.TaskToken) -> None:
+        if (
+            not ms.is_open()
+            or ms.decision_schedule_id != token.schedule_id
+            or ms.decision_started_id == EMPTY
+            or ms.decision_attempt != token.attempt
+        ):
+            raise errors.EntityNotExistsError("Decision task not found.")
+
+    async def respond_decision_task_failed(
+        self, request: service_worker_pb2.RespondDecisionTaskFailedRequest
+    ) -> service_worker_pb2.RespondDecisionTaskFailedResponse:
+        token = tokens.decode(request.task_token)
+        if token.kind != tokens.KIND_DECISION:
+            raise errors.BadRequestError("task_token is not a decision task token.")
+        key = (token.domain_id, token.workflow_id, token.run_id)
+
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            self._check_decision_token(ms, token)
+            ms.fail_decision(mut, request.cause, request.details.data, request.identity)
+            ms.flush_buffered(mut)
+            self.schedule_decision_with_backoff(ms, mut)
+
+        await self.transition(key, apply)
+        return service_worker_pb2.RespondDecisionTaskFailedResponse()
+
+    # --- activity tasks ----------------------------------------------------------------
+
+    async def record_activity_task_started(
+        self, task: MatchTask, request: service_worker_pb2.PollForActivityTaskRequest
+    ) -> service_worker_pb2.PollForActivityTaskResponse:
+        from cadence_fast.history import views
+
+        key = (task.domain_id, task.workflow_id, task.run_id)
+        request_id = str(uuid.uuid4())
+
+        def apply(ms: MutableState, mut: Mutation) -> Any:
+            a = ms.activities.get(task.scheduled_event_id) if ms.is_open() else None
+            if a is None or a.started_id != EMPTY or a.attempt != task.schedule_attempt:
+                raise StaleTaskError("activity task is not pending")
+            if a.retry_policy:
+                # With a retry policy the Started event waits for the final outcome (Cadence).
+                a.started_id = STARTED_NO_EVENT
+            else:
+                event = ms.add_async_event(
+                    mut,
+                    activity_task_started_event_attributes=history_pb2.ActivityTaskStartedEventAttributes(
+                        scheduled_event_id=a.schedule_id, identity=request.identity, request_id=request_id,
+                        attempt=a.attempt,
+                    ),
+                )  # fmt: skip
+                a.started_id = event.event_id
+            a.started_time = mut.now
+            a.request_id = request_id
+            a.started_identity = request.identity
+            a.last_heartbeat_time = 0
+            ms.touch_activity(mut, a)
+            self._decisions.activity_start_timers(ms, mut, a)
+            return views.activity_task_response(ms, a)
+
+        try:
+            return await self.transition(key, apply)
+        except errors.EntityNotExistsError:
+            raise StaleTaskError("run not found") from None
+
+    async def _activity_key(self, token: tokens.TaskToken) -> RunKey:
+        return (token.domain_id, token.workflow_id, token.run_id)
+
+    def _started_activity(self, ms: MutableState, schedule_id: int, attempt: int | None) -> Any:
+        a = ms.activities.get(schedule_id) if ms.is_open() else None
+        if a is None or a.started_id == EMPTY or (attempt is not None and a.attempt != attempt):
+            raise errors.EntityNotExistsError("Activity task not found.")
+        return a
+
+    async def _activity_by_token(self, task_token: bytes) -> tuple[RunKey, int, int | None]:
+        token = tokens.decode(task_token)
+        if token.kind != tokens.KIND_ACTIVITY:
+            raise errors.BadRequestError("task_token is not an activity task token.")
+        return (token.domain_id, token.workflow_id, token.run_id), token.schedule_id, token.attempt
+
+    async def _activity_by_id(
+        self, domain: DomainEntry, execution: common_pb2.WorkflowExecution, activity_id: str
+    ) -> tuple[RunKey, int, int | None]:
+        key = await self.resolve_run(domain.id, execution)
+        ms = await self.load(key)
+        schedule_id = ms.activity_ids.get(activity_id)
+        if schedule_id is None:
+            raise errors.EntityNotExistsError(f"Activity task not found: activity_id {activity_id!r}.")
+        return key, schedule_id, None
+
+    async def _complete_activity(self, key: RunKey, schedule_id: int, attempt: int | None, result: bytes,
+                                 identity: str) -> None:  # fmt: skip
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            a = self._started_activity(ms, schedule_id, attempt)
+            self._decisions.write_deferred_started(ms, mut, a)
+            attrs = history_pb2.ActivityTaskCompletedEventAttributes(
+                scheduled_event_id=schedule_id, started_event_id=a.started_id, identity=identity
+            )
+            attrs.result.data = result
+            ms.add_async_event(mut, activity_task_completed_event_attributes=attrs)
+            ms.delete_activity(mut, schedule_id)
+            self.schedule_decision(ms, mut)
+
+        await self.transition(key, apply)
+
+    async def _fail_activity(self, key: RunKey, schedule_id: int, attempt: int | None,
+                             failure: common_pb2.Failure, details: bytes | None, identity: str) -> None:  # fmt: skip
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            a = self._started_activity(ms, schedule_id, attempt)
+            if details is not None:
+                a.details = details
+            if self._decisions.retry_activity(ms, mut, a, failure.reason, failure.details):
+                return
+            self._decisions.write_deferred_started(ms, mut, a)
+            attrs = history_pb2.ActivityTaskFailedEventAttributes(
+                failure=failure,
+                scheduled_event_id=schedule_id,
+                started_event_id=a.started_id,
+                identity=identity,
+            )
+            ms.add_async_event(mut, activity_task_failed_event_attributes=attrs)
+            ms.delete_activity(mut, schedule_id)
+            self.schedule_decision(ms, mut)
+
+        await self.transition(key, apply)
+
+    async def _cancel_activity(self, key: RunKey, schedule_id: int, attempt: int | None, details: bytes,
+                               identity: str) -> None:  # fmt: skip
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            a = self._started_activity(ms, schedule_id, attempt)
+            self._decisions.write_deferred_started(ms, mut, a)
+            attrs = history_pb2.ActivityTaskCanceledEventAttributes(
+                latest_cancel_requested_event_id=a.cancel_request_id, scheduled_event_id=schedule_id,
+                started_event_id=a.started_id, identity=identity,
+            )  # fmt: skip
+            attrs.details.data = details
+            ms.add_async_event(mut, activity_task_canceled_event_attributes=attrs)
+            ms.delete_activity(mut, schedule_id)
+            self.schedule_decision(ms, mut)
+
+        await self.transition(key, apply)
+
+    async def _heartbeat(self, key: RunKey, schedule_id: int, attempt: int | None, details: bytes,
+                         identity: str) -> bool:  # fmt: skip
+        def apply(ms: MutableState, mut: Mutation) -> bool:
+            a = self._started_activity(ms, schedule_id, attempt)
+            a.details = details
+            a.last_heartbeat_time = mut.now
+            a.last_worker_identity = identity
+            ms.touch_activity(mut, a)
+            return bool(a.cancel_requested)
+
+        return await self.transition(key, apply)
+
+    async def respond_activity_task_completed(
+        self, request: service_worker_pb2.RespondActivityTaskCompletedRequest
+    ) -> service_worker_pb2.RespondActivityTaskCompletedResponse:
+        key, sid, attempt = await self._activity_by_token(request.task_token)
+        await self._complete_activity(key, sid, attempt, request.result.data, request.identity)
+        return service_worker_pb2.RespondActivityTaskCompletedResponse()
+
+    async def respond_activity_task_completed_by_id(
+        self, domain: DomainEntry, request: service_worker_pb2.RespondActivityTaskCompletedByIDRequest
+    ) -> service_worker_pb2.RespondActivityTaskCompletedByIDResponse:
+        key, sid, attempt = await self._activity_by_id(
+            domain, request.workflow_execution, request.activity_id
+        )
+        await self._complete_activity(key, sid, attempt, request.result.data, request.identity)
+        return service_worker_pb2.RespondActivityTaskCompletedByIDResponse()
+
+    async def respond_activity_task_failed(
+        self, request: service_worker_pb2.RespondActivityTaskFailedRequest
+    ) -> service_worker_pb2.RespondActivityTaskFailedResponse:
+        key, sid, attempt = await self._activity_by_token(request.task_token)
+        details = request.heartbeat_details.data if request.HasField("heartbeat_details") else None
+        await self._fail_activity(key, sid, attempt, request.failure, details, request.identity)
+        return service_worker_pb2.RespondActivityTaskFailedResponse()
+
+    async def respond_activity_task_failed_by_id(
+        self, domain: DomainEntry, request: service_worker_pb2.RespondActivityTaskFailedByIDRequest
+    ) -> service_worker_pb2.RespondActivityTaskFailedByIDResponse:
+        key, sid, attempt = await self._activity_by_id(
+            domain, request.workflow_execution, request.activity_id
+        )
+        details = request.heartbeat_details.data if request.HasField("heartbeat_details") else None
+        await self._fail_activity(key, sid, attempt, request.failure, details, request.identity)
+        return service_worker_pb2.RespondActivityTaskFailedByIDResponse()
+
+    async def respond_activity_task_canceled(
+        self, request: service_worker_pb2.RespondActivityTaskCanceledRequest
+    ) -> service_worker_pb2.RespondActivityTaskCanceledResponse:
+        key, sid, attempt = await self._activity_by_token(request.task_token)
+        await self._cancel_activity(key, sid, attempt, request.details.data, request.identity)
+        return service_worker_pb2.RespondActivityTaskCanceledResponse()
+
+    async def respond_activity_task_canceled_by_id(
+        self, domain: DomainEntry, request: service_worker_pb2.RespondActivityTaskCanceledByIDRequest
+    ) -> service_worker_pb2.RespondActivityTaskCanceledByIDResponse:
+        key, sid, attempt = await self._activity_by_id(
+            domain, request.workflow_execution, request.activity_id
+        )
+        await self._cancel_activity(key, sid, attempt, request.details.data, request.identity)
+        return service_worker_pb2.RespondActivityTaskCanceledByIDResponse()
+
+    async def record_activity_task_heartbeat(
+        self, request: service_worker_pb2.RecordActivityTaskHeartbeatRequest
+    ) -> service_worker_pb2.RecordActivityTaskHeartbeatResponse:
+        key, sid, attempt = await self._activity_by_token(request.task_token)
+        cancel = await self._heartbeat(key, sid, attempt, request.details.data, request.identity)
+        return service_worker_pb2.RecordActivityTaskHeartbeatResponse(cancel_requested=cancel)
+
+    async def record_activity_task_heartbeat_by_id(
+        self, domain: DomainEntry, request: service_worker_pb2.RecordActivityTaskHeartbeatByIDRequest
+    ) -> service_worker_pb2.RecordActivityTaskHeartbeatByIDResponse:
+        key, sid, attempt = await self._activity_by_id(
+            domain, request.workflow_execution, request.activity_id
+        )
+        cancel = await self._heartbeat(key, sid, attempt, request.details.data, request.identity)
+        return service_worker_pb2.RecordActivityTaskHeartbeatByIDResponse(cancel_requested=cancel)
+
+    # --- matching ---------------------------------------------------------------------
+
+    async def dispatch(self, task: MatchTask) -> None:
+        await self.matching.add_task(task)
+
+    @staticmethod
+    def decision_match_task(ms: MutableState, schedule_id: int, attempt: int, now: int) -> MatchTask:
+        return MatchTask(
+            domain_id=ms.domain_id,
+            workflow_id=ms.workflow_id,
+            run_id=ms.run_id,
+            scheduled_event_id=schedule_id,
+            task_list=ms.task_list,
+            task_type=TaskListType.DECISION,
+            schedule_attempt=attempt,
+            created_time=now,
+        )
+
+
+class _RunIsOpen(Exception):
+    """Signal-with-start found an open run while starting: signal that one instead."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id

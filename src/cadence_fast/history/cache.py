@@ -1,0 +1,88 @@
+"""The mutable-state cache: a bounded LRU of open runs, and one asyncio lock per run.
+
+One writer per run (DESIGN §4): every transition holds the run's lock from load to
+commit. The LRU never evicts the state out from under a holder: a holder keeps its own
+reference and puts the state back after its commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+RunKey = tuple[str, str, str]  # (domain_id, workflow_id, run_id)
+
+
+class _RunLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class ExecutionCache:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._lru: OrderedDict[RunKey, Any] = OrderedDict()
+        self._locks: dict[RunKey, _RunLock] = {}
+        # workflow id -> current run id, for requests that leave run_id empty
+        self._current: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def get(self, key: RunKey) -> Any | None:
+        ms = self._lru.get(key)
+        if ms is not None:
+            self._lru.move_to_end(key)
+        return ms
+
+    def put(self, key: RunKey, ms: Any) -> None:
+        self._lru[key] = ms
+        self._lru.move_to_end(key)
+        while len(self._lru) > self.capacity:
+            self._lru.popitem(last=False)
+
+    def evict(self, key: RunKey) -> None:
+        self._lru.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def clear(self, predicate: Any = None) -> None:
+        if predicate is None:
+            self._lru.clear()
+            self._current.clear()
+            return
+        for key in [k for k in self._lru if predicate(k[1])]:
+            del self._lru[key]
+        for ckey in [k for k in self._current if predicate(k[1])]:
+            del self._current[ckey]
+
+    def get_current(self, domain_id: str, workflow_id: str) -> str | None:
+        return self._current.get((domain_id, workflow_id))
+
+    def set_current(self, domain_id: str, workflow_id: str, run_id: str) -> None:
+        key = (domain_id, workflow_id)
+        self._current[key] = run_id
+        self._current.move_to_end(key)
+        while len(self._current) > self.capacity:
+            self._current.popitem(last=False)
+
+    def forget_current(self, domain_id: str, workflow_id: str) -> None:
+        self._current.pop((domain_id, workflow_id), None)
+
+    @asynccontextmanager
+    async def locked(self, key: RunKey) -> AsyncIterator[None]:
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = _RunLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[key]

@@ -1,0 +1,468 @@
+"""RespondDecisionTaskCompleted: validate and apply the decider's decisions (client-contract §4).
+
+Outputs are appended right after DecisionTaskCompleted, in decision order; async side
+effects of the same transaction (an activity cancelled before it started) come after
+them, then the events buffered while the decision was started. A bad decision raises
+DecisionFailed: the engine then reloads the run and writes DecisionTaskFailed instead,
+so nothing of the bad batch is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cadence.api.v1 import common_pb2, decision_pb2, history_pb2, service_worker_pb2, workflow_pb2
+
+from cadence_fast._core import mutable_state as core
+from cadence_fast.domain.cache import DomainEntry
+from cadence_fast.history import codec, tokens
+from cadence_fast.history.errors import DecisionFailed
+from cadence_fast.matching.task import MatchTask
+from cadence_fast.persistence.records import CloseStatus, TaskListType
+
+if TYPE_CHECKING:
+    from cadence_fast.history.engine import HistoryEngine
+
+NS = core.NS
+EMPTY = core.EMPTY_EVENT_ID
+#: started_id of an activity with a retry policy whose Started event waits for the outcome
+STARTED_NO_EVENT = -1
+DEFAULT_RETRY_INITIAL_NS = NS
+
+C = workflow_pb2  # decision failure causes and timeout types
+
+_COMPLETION_KINDS = frozenset(
+    (
+        "complete_workflow_execution_decision_attributes",
+        "fail_workflow_execution_decision_attributes",
+        "cancel_workflow_execution_decision_attributes",
+        "continue_as_new_workflow_execution_decision_attributes",
+    )
+)
+
+_UNSUPPORTED = {
+    "continue_as_new_workflow_execution_decision_attributes": C.DECISION_TASK_FAILED_CAUSE_BAD_CONTINUE_AS_NEW_ATTRIBUTES,
+    "start_child_workflow_execution_decision_attributes": C.DECISION_TASK_FAILED_CAUSE_BAD_START_CHILD_EXECUTION_ATTRIBUTES,
+    "signal_external_workflow_execution_decision_attributes": (
+        C.DECISION_TASK_FAILED_CAUSE_BAD_SIGNAL_WORKFLOW_EXECUTION_ATTRIBUTES
+    ),
+    "request_cancel_external_workflow_execution_decision_attributes": (
+        C.DECISION_TASK_FAILED_CAUSE_BAD_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_ATTRIBUTES
+    ),
+}
+
+
+class DecisionHandler:
+    def __init__(self, engine: HistoryEngine) -> None:
+        self.engine = engine
+
+    # --- RespondDecisionTaskCompleted ------------------------------------------------------
+
+    def complete(
+        self,
+        ms: Any,
+        mut: Any,
+        token: tokens.TaskToken,
+        request: service_worker_pb2.RespondDecisionTaskCompletedRequest,
+        domain: DomainEntry,
+    ) -> None:
+        self.engine._check_decision_token(ms, token)
+        had_buffered = bool(ms.buffered)
+        if had_buffered:
+            for d in request.decisions:
+                if d.WhichOneof("attributes") in _COMPLETION_KINDS:
+                    raise DecisionFailed(
+                        C.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION,
+                        "cannot complete workflow, new pending decisions were scheduled while this decision was "
+                        "processing",
+                    )
+        completed = ms.complete_decision(mut, request.identity, request.binary_checksum)
+        ctx = _Context(ms, mut, completed.event_id, request.identity, domain)
+        for d in request.decisions:
+            if not ms.is_open():
+                break  # decisions after a completion decision are ignored, as Go Cadence does
+            kind = d.WhichOneof("attributes")
+            if kind is None:
+                raise DecisionFailed(
+                    C.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION, "Decision attributes not set."
+                )
+            handler = self._handlers.get(kind)
+            if handler is None:
+                cause = _UNSUPPORTED.get(kind, C.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION)
+                raise DecisionFailed(cause, f"Decision {kind} is not supported by this server yet.")
+            handler(self, ctx, getattr(d, kind))
+        for side_effect in ctx.side_effects:
+            side_effect()
+        if not ms.is_open():
+            return
+        flushed = ms.flush_buffered(mut)
+        if flushed or ctx.side_effects or request.force_create_new_decision_task:
+            self.engine.schedule_decision(ms, mut)
+
+    # --- handlers ----------------------------------------------------------------------
+
+    def _schedule_activity(
+        self, ctx: _Context, attrs: decision_pb2.ScheduleActivityTaskDecisionAttributes
+    ) -> None:
+        bad = C.DECISION_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES
+        ms, mut = ctx.ms, ctx.mut
+        if not attrs.activity_id:
+            raise DecisionFailed(bad, "ActivityId is not set on decision.")
+        if not attrs.activity_type.name:
+            raise DecisionFailed(bad, "ActivityType is not set on decision.")
+        if attrs.domain and attrs.domain != ms.domain_name:
+            raise DecisionFailed(bad, f"Activity domain {attrs.domain!r} is not the workflow's domain.")
+        if attrs.activity_id in ms.activity_ids:
+            raise DecisionFailed(
+                C.DECISION_TASK_FAILED_CAUSE_SCHEDULE_ACTIVITY_DUPLICATE_ID,
+                f"Activity with id {attrs.activity_id!r} is already pending.",
+            )
+        s2c = core.dur_ns(attrs.schedule_to_close_timeout)
+        s2s = core.dur_ns(attrs.schedule_to_start_timeout)
+        stc = core.dur_ns(attrs.start_to_close_timeout)
+        hb = core.dur_ns(attrs.heartbeat_timeout)
+        if min(s2c, s2s, stc, hb) < 0:
+            raise DecisionFailed(bad, "A valid timeout may not be negative.")
+        wf = ms.execution_timeout
+        if wf > 0:
+            s2c, s2s, stc, hb = (min(v, wf) for v in (s2c, s2s, stc, hb))
+        if s2c > 0:
+            s2s = s2s or s2c
+            stc = stc or s2c
+        elif s2s > 0 and stc > 0:
+            s2c = s2s + stc
+            if wf > 0:
+                s2c = min(s2c, wf)
+        else:
+            raise DecisionFailed(bad, "A valid ScheduleToCloseTimeout is not set on decision.")
+        task_list = attrs.task_list.name or ms.task_list
+        event_attrs = history_pb2.ActivityTaskScheduledEventAttributes(
+            activity_id=attrs.activity_id,
+            activity_type=attrs.activity_type,
+            domain=ms.domain_name,
+            task_list=attrs.task_list,
+            input=attrs.input,
+            schedule_to_close_timeout=core.dur(s2c),
+            schedule_to_start_timeout=core.dur(s2s),
+            start_to_close_timeout=core.dur(stc),
+            heartbeat_timeout=core.dur(hb),
+            decision_task_completed_event_id=ctx.completed_id,
+        )
+        event_attrs.task_list.name = task_list
+        if attrs.HasField("retry_policy"):
+            event_attrs.retry_policy.CopyFrom(attrs.retry_policy)
+        if attrs.HasField("header"):
+            event_attrs.header.CopyFrom(attrs.header)
+        event = ms.add_event(mut, activity_task_scheduled_event_attributes=event_attrs)
+        a = core.ActivityInfo()
+        a.schedule_id = event.event_id
+        a.scheduled_time = mut.now
+        a.attempt_scheduled_time = mut.now
+        a.activity_id = attrs.activity_id
+        a.activity_type = attrs.activity_type.name
+        a.task_list = task_list
+        a.domain = ms.domain_name
+        a.input = attrs.input.data
+        a.header = attrs.header.SerializeToString() if attrs.HasField("header") else b""
+        a.schedule_to_close = s2c
+        a.schedule_to_start = s2s
+        a.start_to_close = stc
+        a.heartbeat_timeout = hb
+        if attrs.HasField("retry_policy"):
+            a.retry_policy = attrs.retry_policy.SerializeToString()
+            expiration = core.dur_ns(attrs.retry_policy.expiration_interval) or s2c
+            a.expiration_time = mut.now + expiration
+        ms.add_activity(mut, a)
+        self.schedule_activity_attempt(ms, mut, a)
+
+    def _request_cancel_activity(
+        self, ctx: _Context, attrs: decision_pb2.RequestCancelActivityTaskDecisionAttributes
+    ) -> None:
+        ms, mut = ctx.ms, ctx.mut
+        if not attrs.activity_id:
+            raise DecisionFailed(
+                C.DECISION_TASK_FAILED_CAUSE_BAD_REQUEST_CANCEL_ACTIVITY_ATTRIBUTES,
+                "ActivityId is not set on decision.",
+            )
+        schedule_id = ms.activity_ids.get(attrs.activity_id)
+        a = ms.activities.get(schedule_id) if schedule_id is not None else None
+        if a is None:
+            ms.add_event(
+                mut,
+                request_cancel_activity_task_failed_event_attributes=(
+                    history_pb2.RequestCancelActivityTaskFailedEventAttributes(
+                        activity_id=attrs.activity_id, cause="ACTIVITY_ID_UNKNOWN",
+                        decision_task_completed_event_id=ctx.completed_id,
+                    )
+                ),
+            )  # fmt: skip
+            return
+        event = ms.add_event(
+            mut,
+            activity_task_cancel_requested_event_attributes=history_pb2.ActivityTaskCancelRequestedEventAttributes(
+                activity_id=attrs.activity_id, decision_task_completed_event_id=ctx.completed_id
+            ),
+        )
+        a.cancel_requested = True
+        a.cancel_request_id = event.event_id
+        ms.touch_activity(mut, a)
+        if a.started_id == EMPTY:
+            # Never started: cancelled at once, after this decision's outputs (client-contract §4a).
+            def cancel(a: Any = a, requested_id: int = event.event_id) -> None:
+                canceled = history_pb2.ActivityTaskCanceledEventAttributes(
+                    latest_cancel_requested_event_id=requested_id, scheduled_event_id=a.schedule_id,
+                    started_event_id=EMPTY, identity=ctx.identity,
+                )  # fmt: skip
+                ms.add_event(mut, activity_task_canceled_event_attributes=canceled)
+                ms.delete_activity(mut, a.schedule_id)
+
+            ctx.side_effects.append(cancel)
+
+    def _start_timer(self, ctx: _Context, attrs: decision_pb2.StartTimerDecisionAttributes) -> None:
+        ms, mut = ctx.ms, ctx.mut
+        bad = C.DECISION_TASK_FAILED_CAUSE_BAD_START_TIMER_ATTRIBUTES
+        if not attrs.timer_id:
+            raise DecisionFailed(bad, "TimerId is not set on decision.")
+        fire = core.dur_ns(attrs.start_to_fire_timeout)
+        if fire <= 0:
+            raise DecisionFailed(bad, "A valid StartToFireTimeout is not set on decision.")
+        if attrs.timer_id in ms.timers:
+            raise DecisionFailed(
+                C.DECISION_TASK_FAILED_CAUSE_START_TIMER_DUPLICATE_ID,
+                f"Timer with id {attrs.timer_id!r} is pending.",
+            )
+        event = ms.add_event(
+            mut,
+            timer_started_event_attributes=history_pb2.TimerStartedEventAttributes(
+                timer_id=attrs.timer_id, start_to_fire_timeout=attrs.start_to_fire_timeout,
+                decision_task_completed_event_id=ctx.completed_id,
+            ),
+        )  # fmt: skip
+        expiry = mut.now + fire
+        ms.add_timer(mut, core.TimerInfo(attrs.timer_id, event.event_id, expiry))
+        mut.timers.append((expiry, codec.TIMER_USER, codec.pack(attrs.timer_id, event.event_id)))
+
+    def _cancel_timer(self, ctx: _Context, attrs: decision_pb2.CancelTimerDecisionAttributes) -> None:
+        ms, mut = ctx.ms, ctx.mut
+        if not attrs.timer_id:
+            raise DecisionFailed(
+                C.DECISION_TASK_FAILED_CAUSE_BAD_CANCEL_TIMER_ATTRIBUTES, "TimerId is not set on decision."
+            )
+        t = ms.timers.get(attrs.timer_id)
+        started_id = t.started_id if t is not None else None
+        if t is None:
+            # Fired while the decision was started: drop the buffered TimerFired, as Cadence does.
+            for key, e in ms.buffered:
+                if e.WhichOneof("attributes") == "timer_fired_event_attributes" and (
+                    e.timer_fired_event_attributes.timer_id == attrs.timer_id
+                ):
+                    started_id = e.timer_fired_event_attributes.started_event_id
+                    ms.drop_buffered(mut, key)
+                    break
+        if started_id is None:
+            ms.add_event(
+                mut,
+                cancel_timer_failed_event_attributes=history_pb2.CancelTimerFailedEventAttributes(
+                    timer_id=attrs.timer_id, cause="TIMER_ID_UNKNOWN", decision_task_completed_event_id=ctx.completed_id,
+                    identity=ctx.identity,
+                ),
+            )  # fmt: skip
+            return
+        if t is not None:
+            ms.delete_timer(mut, attrs.timer_id)
+        ms.add_event(
+            mut,
+            timer_canceled_event_attributes=history_pb2.TimerCanceledEventAttributes(
+                timer_id=attrs.timer_id, started_event_id=started_id, decision_task_completed_event_id=ctx.completed_id,
+                identity=ctx.identity,
+            ),
+        )  # fmt: skip
+
+    def _record_marker(self, ctx: _Context, attrs: decision_pb2.RecordMarkerDecisionAttributes) -> None:
+        if not attrs.marker_name:
+            raise DecisionFailed(
+                C.DECISION_TASK_FAILED_CAUSE_BAD_RECORD_MARKER_ATTRIBUTES,
+                "MarkerName is not set on decision.",
+            )
+        event_attrs = history_pb2.MarkerRecordedEventAttributes(
+            marker_name=attrs.marker_name,
+            details=attrs.details,
+            decision_task_completed_event_id=ctx.completed_id,
+        )
+        if attrs.HasField("header"):
+            event_attrs.header.CopyFrom(attrs.header)
+        ctx.ms.add_event(ctx.mut, marker_recorded_event_attributes=event_attrs)
+
+    def _upsert_search_attributes(
+        self, ctx: _Context, attrs: decision_pb2.UpsertWorkflowSearchAttributesDecisionAttributes
+    ) -> None:
+        ms, mut = ctx.ms, ctx.mut
+        if not attrs.HasField("search_attributes") or not attrs.search_attributes.indexed_fields:
+            raise DecisionFailed(
+                C.DECISION_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES, "SearchAttributes is not set on decision."
+            )
+        merged = common_pb2.SearchAttributes.FromString(ms.search_attributes)
+        for key, value in attrs.search_attributes.indexed_fields.items():
+            merged.indexed_fields[key].CopyFrom(value)
+        ms.search_attributes = merged.SerializeToString(deterministic=True)
+        ms.add_event(
+            mut,
+            upsert_workflow_search_attributes_event_attributes=(
+                history_pb2.UpsertWorkflowSearchAttributesEventAttributes(
+                    decision_task_completed_event_id=ctx.completed_id,
+                    search_attributes=attrs.search_attributes,
+                )
+            ),
+        )
+        mut.visibility = True
+
+    def _complete_workflow(
+        self, ctx: _Context, attrs: decision_pb2.CompleteWorkflowExecutionDecisionAttributes
+    ) -> None:
+        ctx.ms.add_event(
+            ctx.mut,
+            workflow_execution_completed_event_attributes=history_pb2.WorkflowExecutionCompletedEventAttributes(
+                result=attrs.result, decision_task_completed_event_id=ctx.completed_id
+            ),
+        )
+        self.engine.close_run(ctx.ms, ctx.mut, CloseStatus.COMPLETED)
+
+    def _fail_workflow(
+        self, ctx: _Context, attrs: decision_pb2.FailWorkflowExecutionDecisionAttributes
+    ) -> None:
+        ctx.ms.add_event(
+            ctx.mut,
+            workflow_execution_failed_event_attributes=history_pb2.WorkflowExecutionFailedEventAttributes(
+                failure=attrs.failure, decision_task_completed_event_id=ctx.completed_id
+            ),
+        )
+        self.engine.close_run(ctx.ms, ctx.mut, CloseStatus.FAILED)
+
+    def _cancel_workflow(
+        self, ctx: _Context, attrs: decision_pb2.CancelWorkflowExecutionDecisionAttributes
+    ) -> None:
+        ctx.ms.add_event(
+            ctx.mut,
+            workflow_execution_canceled_event_attributes=history_pb2.WorkflowExecutionCanceledEventAttributes(
+                decision_task_completed_event_id=ctx.completed_id, details=attrs.details
+            ),
+        )
+        self.engine.close_run(ctx.ms, ctx.mut, CloseStatus.CANCELED)
+
+    _handlers: dict[str, Callable[[DecisionHandler, _Context, Any], None]] = {
+        "schedule_activity_task_decision_attributes": _schedule_activity,
+        "request_cancel_activity_task_decision_attributes": _request_cancel_activity,
+        "start_timer_decision_attributes": _start_timer,
+        "cancel_timer_decision_attributes": _cancel_timer,
+        "record_marker_decision_attributes": _record_marker,
+        "upsert_workflow_search_attributes_decision_attributes": _upsert_search_attributes,
+        "complete_workflow_execution_decision_attributes": _complete_workflow,
+        "fail_workflow_execution_decision_attributes": _fail_workflow,
+        "cancel_workflow_execution_decision_attributes": _cancel_workflow,
+    }
+
+    # --- activity attempts, timers, retries ---------------------------------------------
+
+    def schedule_activity_attempt(self, ms: Any, mut: Any, a: Any) -> None:
+        """Dispatch one attempt: its transfer task and its schedule-to-start/close timers."""
+        now = a.attempt_scheduled_time or mut.now
+        mut.transfer.append((codec.TRANSFER_ACTIVITY, codec.pack(a.schedule_id, a.attempt)))
+        if a.schedule_to_start > 0 and a.schedule_to_start < a.schedule_to_close:
+            mut.timers.append((
+                now + a.schedule_to_start, codec.TIMER_ACTIVITY_TIMEOUT,
+                codec.pack(a.schedule_id, C.TIMEOUT_TYPE_SCHEDULE_TO_START, a.attempt),
+            ))  # fmt: skip
+        if a.schedule_to_close > 0:
+            mut.timers.append((
+                now + a.schedule_to_close, codec.TIMER_ACTIVITY_TIMEOUT,
+                codec.pack(a.schedule_id, C.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, a.attempt),
+            ))  # fmt: skip
+
+    def activity_start_timers(self, ms: Any, mut: Any, a: Any) -> None:
+        if a.start_to_close > 0:
+            mut.timers.append((
+                mut.now + a.start_to_close, codec.TIMER_ACTIVITY_TIMEOUT,
+                codec.pack(a.schedule_id, C.TIMEOUT_TYPE_START_TO_CLOSE, a.attempt),
+            ))  # fmt: skip
+        if a.heartbeat_timeout > 0 and a.heartbeat_timeout < a.start_to_close:
+            mut.timers.append((
+                mut.now + a.heartbeat_timeout, codec.TIMER_ACTIVITY_TIMEOUT,
+                codec.pack(a.schedule_id, C.TIMEOUT_TYPE_HEARTBEAT, a.attempt),
+            ))  # fmt: skip
+
+    def retry_activity(self, ms: Any, mut: Any, a: Any, reason: str, details: bytes) -> bool:
+        """Schedule the next attempt if the retry policy allows it (no event is written)."""
+        if not a.retry_policy:
+            return False
+        policy = common_pb2.RetryPolicy.FromString(a.retry_policy)
+        if reason in policy.non_retryable_error_reasons:
+            return False
+        if policy.maximum_attempts > 0 and a.attempt + 1 >= policy.maximum_attempts:
+            return False
+        initial = core.dur_ns(policy.initial_interval) or DEFAULT_RETRY_INITIAL_NS
+        coefficient = policy.backoff_coefficient or 2.0
+        backoff = int(initial * coefficient**a.attempt)
+        maximum = core.dur_ns(policy.maximum_interval)
+        if maximum > 0:
+            backoff = min(backoff, maximum)
+        next_time = mut.now + backoff
+        if a.expiration_time and next_time >= a.expiration_time:
+            return False
+        a.attempt += 1
+        a.started_id = EMPTY
+        a.started_time = 0
+        a.request_id = ""
+        a.last_failure_reason = reason
+        a.last_failure_details = details
+        a.attempt_scheduled_time = next_time
+        ms.touch_activity(mut, a)
+        mut.timers.append((next_time, codec.TIMER_ACTIVITY_RETRY, codec.pack(a.schedule_id, a.attempt)))
+        return True
+
+    def write_deferred_started(self, ms: Any, mut: Any, a: Any) -> None:
+        """An activity with a retry policy gets its Started event with its final outcome."""
+        if a.started_id != STARTED_NO_EVENT:
+            return
+        attrs = history_pb2.ActivityTaskStartedEventAttributes(
+            scheduled_event_id=a.schedule_id,
+            identity=a.started_identity,
+            request_id=a.request_id,
+            attempt=a.attempt,
+        )
+        if a.last_failure_reason:
+            attrs.last_failure.reason = a.last_failure_reason
+            attrs.last_failure.details = a.last_failure_details
+        event = ms.add_async_event(mut, activity_task_started_event_attributes=attrs)
+        a.started_id = event.event_id
+
+
+class _Context:
+    """One RespondDecisionTaskCompleted being applied."""
+
+    __slots__ = ("ms", "mut", "completed_id", "identity", "domain", "side_effects")
+
+    def __init__(self, ms: Any, mut: Any, completed_id: int, identity: str, domain: DomainEntry) -> None:
+        self.ms = ms
+        self.mut = mut
+        self.completed_id = completed_id
+        self.identity = identity
+        self.domain = domain
+        self.side_effects: list[Callable[[], None]] = []
+
+
+def activity_match_task(ms: Any, a: Any, now: int) -> MatchTask:
+    expiry = 0
+    if a.schedule_to_start > 0:
+        expiry = (a.attempt_scheduled_time or a.scheduled_time) + a.schedule_to_start
+    return MatchTask(
+        domain_id=ms.domain_id,
+        workflow_id=ms.workflow_id,
+        run_id=ms.run_id,
+        scheduled_event_id=a.schedule_id,
+        task_list=a.task_list,
+        task_type=TaskListType.ACTIVITY,
+        schedule_attempt=a.attempt,
+        created_time=now,
+        expiry_time=expiry,
+    )

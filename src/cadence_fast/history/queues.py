@@ -1,0 +1,217 @@
+"""The outbox processors of one shard: the transfer queue and the timer queue (DESIGN §4).
+
+Tasks are written in the same transaction as the state that caused them. After a
+commit the shard notifies these processors in memory; at start they read what the
+store holds above the persisted ack levels, so after a restart no pending work is
+lost. Execution is at least once: every executor re-checks mutable state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from cadence_fast.history.shard import Shard
+from cadence_fast.persistence.records import TimerTask, TransferTask
+from cadence_fast.persistence.store import Store
+
+log = logging.getLogger(__name__)
+
+_READ_PAGE = 1000
+_MAX_TASK_ID = (1 << 62) - 1
+_TIMER_WINDOW_NS = 60 * 1_000_000_000
+_RETRY_SECONDS = (0.05, 0.2, 1.0, 2.0, 5.0)
+
+TransferExecutor = Callable[[TransferTask, Callable[[], None]], Awaitable[None]]
+TimerExecutor = Callable[[TimerTask], Awaitable[None]]
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+class TransferQueue:
+    """Dispatches transfer tasks; an executor calls `done` when the task needs the outbox no more."""
+
+    def __init__(self, store: Store, shard: Shard, execute: TransferExecutor) -> None:
+        self.store = store
+        self.shard = shard
+        self.execute = execute
+        self.ack_level = 0
+        self.max_seen = 0
+        self.outstanding: dict[int, TransferTask] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
+
+    async def start(self, ack_level: int) -> None:
+        self.ack_level = self.max_seen = ack_level
+        last = ack_level
+        while True:
+            page = await self.store.get_transfer_tasks(self.shard.shard_id, last, _MAX_TASK_ID, _READ_PAGE)
+            self.notify(page)
+            if len(page) < _READ_PAGE:
+                break
+            last = page[-1].task_id
+
+    def notify(self, tasks: list[TransferTask]) -> None:
+        for t in tasks:
+            if t.task_id <= self.ack_level or t.task_id in self.outstanding:
+                continue
+            self.outstanding[t.task_id] = t
+            if t.task_id > self.max_seen:
+                self.max_seen = t.task_id
+            task = asyncio.ensure_future(self._run(t))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, t: TransferTask) -> None:
+        attempt = 0
+        while not self._stopped:
+            try:
+                await self.execute(t, lambda: self.complete(t.task_id))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - retried: the outbox must not lose it
+                log.warning("shard %s: transfer task %s failed; retrying", self.shard.shard_id, t.task_id,
+                            exc_info=True)  # fmt: skip
+                await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+                attempt += 1
+
+    def complete(self, task_id: int) -> None:
+        self.outstanding.pop(task_id, None)
+
+    def current_ack_level(self) -> int:
+        if self.outstanding:
+            return max(self.ack_level, min(self.outstanding) - 1)
+        return max(self.ack_level, self.max_seen)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+
+
+class TimerQueue:
+    """Fires timer tasks at their visibility time: an in-memory heap over a read window."""
+
+    def __init__(self, store: Store, shard: Shard, execute: TimerExecutor) -> None:
+        self.store = store
+        self.shard = shard
+        self.execute = execute
+        self.ack_level = 0
+        self.window_end = 0  # tasks with visibility_time < window_end are in memory
+        self._heap: list[tuple[int, int, TimerTask]] = []
+        self._known: set[int] = set()  # task ids in the heap or executing
+        self._executing: dict[int, int] = {}  # task id -> visibility time
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
+
+    async def start(self, ack_level: int) -> None:
+        self.ack_level = ack_level
+        await self._read_window(ack_level, 0)
+        self._loop_task = asyncio.ensure_future(self._loop())
+
+    async def _read_window(self, min_time: int, min_task_id: int) -> None:
+        end = now_ns() + _TIMER_WINDOW_NS
+        self.window_end = end  # before reading: commits from now on are notified in memory
+        while True:
+            page = await self.store.get_timer_tasks(
+                self.shard.shard_id, min_time, min_task_id, end, _READ_PAGE
+            )
+            for t in page:
+                self._push(t)
+            if len(page) < _READ_PAGE:
+                break
+            min_time, min_task_id = page[-1].visibility_time, page[-1].task_id + 1
+        self._wake.set()
+
+    def _push(self, t: TimerTask) -> None:
+        if t.task_id in self._known:
+            return
+        self._known.add(t.task_id)
+        heapq.heappush(self._heap, (t.visibility_time, t.task_id, t))
+
+    def notify(self, tasks: list[TimerTask]) -> None:
+        woke = False
+        for t in tasks:
+            if t.visibility_time < self.window_end:
+                self._push(t)
+                woke = True
+        if woke:
+            self._wake.set()
+
+    async def _loop(self) -> None:
+        next_read = self.window_end - _TIMER_WINDOW_NS // 2
+        while not self._stopped:
+            now = now_ns()
+            while self._heap and self._heap[0][0] <= now:
+                _, task_id, t = heapq.heappop(self._heap)
+                self._executing[task_id] = t.visibility_time
+                task = asyncio.ensure_future(self._run(t))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if now >= next_read:
+                try:
+                    await self._read_window(self.window_end, 0)
+                except Exception:  # noqa: BLE001
+                    log.warning("shard %s: timer read failed", self.shard.shard_id, exc_info=True)
+                next_read = self.window_end - _TIMER_WINDOW_NS // 2
+                continue
+            wake_at = next_read
+            if self._heap and self._heap[0][0] < wake_at:
+                wake_at = self._heap[0][0]
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, (wake_at - now_ns()) / 1e9))
+
+    async def _run(self, t: TimerTask) -> None:
+        attempt = 0
+        try:
+            while not self._stopped:
+                try:
+                    await self.execute(t)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001
+                    log.warning("shard %s: timer task %s failed; retrying", self.shard.shard_id, t.task_id,
+                                exc_info=True)  # fmt: skip
+                    await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+                    attempt += 1
+        finally:
+            if not self._stopped:
+                self._executing.pop(t.task_id, None)
+                self._known.discard(t.task_id)
+
+    def current_ack_level(self) -> int:
+        """Every timer task before this time is done (or will be re-read after a restart)."""
+        level = now_ns()
+        if self._heap and self._heap[0][0] < level:
+            level = self._heap[0][0]
+        if self._executing:
+            level = min(level, min(self._executing.values()))
+        pending = self.shard.min_uncommitted_timer()
+        if pending is not None and pending < level:
+            level = pending
+        return max(self.ack_level, level)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        tasks = list(self._tasks)
+        if self._loop_task is not None:
+            tasks.append(self._loop_task)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
