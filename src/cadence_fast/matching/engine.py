@@ -140,7 +140,9 @@ class MatchingEngine:
             await self.offer_query(task, QUERY_OFFER_SECONDS)
             return
         for _attempt in range(MAX_RELOADS):
-            mgr = await self._get(task.domain_id, task.task_list, task.task_type, task.kind)
+            mgr = self._lists.get((task.domain_id, task.task_list, task.task_type))  # the hot path: loaded
+            if mgr is None or mgr.closed or self._stopped:
+                mgr = await self._get(task.domain_id, task.task_list, task.task_type, task.kind)
             try:
                 await mgr.add_task(task)
                 return
@@ -193,10 +195,12 @@ class MatchingEngine:
         # Answer a little early so the reply beats the caller's own deadline.
         deadline = loop.time() + timeout - min(0.05, max(0.0, timeout) * 0.05)
         while True:
-            try:
-                mgr = await self._get(domain_id, task_list, task_type, kind)
-            except errors.UnavailableError:
-                return None
+            mgr = self._lists.get((domain_id, task_list, task_type))  # the hot path: loaded
+            if mgr is None or mgr.closed:
+                try:
+                    mgr = await self._get(domain_id, task_list, task_type, kind)
+                except errors.UnavailableError:
+                    return None
             got = await mgr.poll(identity, deadline, rate_per_second)
             if got is LOST:
                 await self._lost(mgr)

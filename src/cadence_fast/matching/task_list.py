@@ -190,9 +190,14 @@ class TaskListManager:
     # --- polling ------------------------------------------------------------------------
 
     def record_poller(self, identity: str, rate_per_second: float) -> None:
-        self._pollers[identity] = PollerInfo(
-            identity, time.time_ns(), rate_per_second or DEFAULT_RATE_PER_SECOND
-        )
+        info = self._pollers.get(identity)
+        if info is None:
+            self._pollers[identity] = PollerInfo(
+                identity, time.time_ns(), rate_per_second or DEFAULT_RATE_PER_SECOND
+            )
+        else:
+            info.last_access_time = time.time_ns()
+            info.rate_per_second = rate_per_second or DEFAULT_RATE_PER_SECOND
 
     def has_poller_since(self, since_ns: int) -> bool:
         if self.dispatcher.poller_count() > 0:
