@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from datetime import timedelta
 
 import grpc
 import pytest
-from cadence.api.v1 import domain_pb2
+from cadence.api.v1 import common_pb2, domain_pb2
 from cadence.api.v1 import service_domain_pb2 as pb
 from cadence.api.v1 import service_schedule_pb2 as schedule_pb
+from cadence.api.v1 import service_workflow_pb2 as workflow_pb
 from cadence.api.v1.service_schedule_pb2_grpc import ScheduleAPIStub
 from cadence.client import Client
 from cadence.error import CadenceRpcError, DomainAlreadyExistsError, EntityNotExistsError
@@ -299,3 +303,38 @@ async def test_domain_survives_a_restart(server_factory: type[ServerProcess]) ->
         # Updates after the restart land too: the cache was loaded from the store.
         await client.domain_stub.DeprecateDomain(pb.DeprecateDomainRequest(name=name))
         assert (await describe(client, name)).status == domain_pb2.DOMAIN_STATUS_DEPRECATED
+
+
+async def test_other_process_sees_domain_changes_through_the_metadata_version(
+    server_factory: type[ServerProcess],
+) -> None:
+    """Two servers on one SQLite file: B's cache follows A's writes without B being told."""
+    a = server_factory().start()
+    b = server_factory(store=a.store).start()
+    name = unique("shared")
+    async with Client(domain=name, target=a.address) as ca, Client(domain=name, target=b.address) as cb:
+        await ca.domain_stub.RegisterDomain(register_request(name))
+        assert (await describe(cb, name)).name == name
+        # B resolves the domain through its cache (the outcome of the call does not matter).
+        with contextlib.suppress(CadenceRpcError):
+            await cb.workflow_stub.DescribeWorkflowExecution(
+                workflow_pb.DescribeWorkflowExecutionRequest(
+                    domain=name, workflow_execution=common_pb2.WorkflowExecution(workflow_id="nope")
+                )
+            )
+        await ca.domain_stub.DeprecateDomain(pb.DeprecateDomainRequest(name=name))
+        # B's cache polls the store's metadata version; until it has seen the change a start
+        # may still go through. Bounded wait, no timing assertion.
+        deadline = time.monotonic() + 30
+        refused: CadenceRpcError | None = None
+        while refused is None and time.monotonic() < deadline:
+            try:
+                await cb.start_workflow(
+                    "W", task_list="tl", execution_start_to_close_timeout=timedelta(minutes=1)
+                )
+            except CadenceRpcError as e:
+                if "deprecated" in str(e):
+                    refused = e
+            await asyncio.sleep(0.2)
+        assert refused is not None, "server B never noticed the deprecation"
+        assert refused.code == grpc.StatusCode.INVALID_ARGUMENT
