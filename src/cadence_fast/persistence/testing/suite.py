@@ -24,11 +24,13 @@ from cadence_fast.persistence.records import (
     CreateMode,
     DomainRecord,
     MapKind,
+    ShardRecord,
     TaskListRecord,
     TaskListTask,
     TaskListType,
     WorkflowState,
 )
+from cadence_fast.persistence.registry import create_store
 from cadence_fast.persistence.store import Store
 from cadence_fast.persistence.testing.factories import (
     batch,
@@ -67,6 +69,11 @@ __all__ = [
 MB = 1024 * 1024
 
 
+def _needs_shared_database(store_url: str) -> None:
+    if ":memory:" in store_url:
+        pytest.skip("an in-memory store is private to its instance: no second instance sees it")
+
+
 def _attr(name: str) -> Attr:
     return Attr(name, SYSTEM_ATTRIBUTES[name][0])
 
@@ -96,6 +103,13 @@ class TestSchema:
     async def test_setup_is_idempotent(self, store: Store) -> None:
         assert await store.setup_schema() == store.schema_version_expected
         assert await store.schema_version() == store.schema_version_expected
+
+    async def test_unopened_store_reports_and_sets_up(self, store: Store, store_url: str) -> None:
+        """`cadence-fast schema version|setup` call these on a store that is not open."""
+        _needs_shared_database(store_url)
+        unopened = create_store(store_url)
+        assert await unopened.schema_version() == store.schema_version_expected
+        assert await unopened.setup_schema() == store.schema_version_expected
 
 
 # --- domains -----------------------------------------------------------------------------
@@ -253,6 +267,44 @@ class TestShards:
             await store.update_shard(a, range_a)
         # B, the owner now, writes fine.
         assert await store.commit(sid, range_a + 1, [update_op(before)]) == [None]
+
+    async def test_update_of_unknown_shard(self, store: Store) -> None:
+        with pytest.raises(ShardOwnershipLost):
+            await store.update_shard(ShardRecord(new_shard_id(), 1, "host-a"), 0)
+
+    async def test_two_hosts_on_one_database(self, store: Store, store_url: str) -> None:
+        """Fencing and one-winner updates between two open stores (two server processes)."""
+        _needs_shared_database(store_url)
+        host_b = create_store(store_url)
+        await host_b.open()
+        try:
+            sid, range_a = await owned_shard(store, owner="host-a")
+            domain, wf = uid(), uid("wf-")
+            op = create_op(domain, wf)
+            assert await store.commit(sid, range_a, [op]) == [None]
+            # Both hosts race one transition of the run: exactly one wins.
+            results = await asyncio.gather(
+                store.commit(sid, range_a, [update_op(op, info=b"by a")]),
+                host_b.commit(sid, range_a, [update_op(op, info=b"by b")]),
+            )
+            assert sorted(r[0] is None for r in results) == [False, True], results
+            loser = results[0][0] if results[0][0] is not None else results[1][0]
+            assert isinstance(loser, ConditionFailed)
+            # B takes the shard; A is fenced out and nothing A writes afterwards is visible.
+            shard = await host_b.get_or_create_shard(sid)
+            assert shard.range_id == range_a
+            shard.range_id, shard.owner = range_a + 1, "host-b"
+            await host_b.update_shard(shard, range_a)
+            late = create_op(domain, uid("wf-"))
+            with pytest.raises(ShardOwnershipLost):
+                await store.commit(sid, range_a, [late, update_op(op, condition=5)])
+            for reader in (store, host_b):
+                await _absent(reader, sid, domain, late.snapshot.workflow_id, late.snapshot.run_id)
+                assert (await reader.get_execution(sid, domain, wf, op.snapshot.run_id)).next_event_id == 5
+            assert await host_b.commit(sid, range_a + 1, [update_op(op, condition=5)]) == [None]
+            assert (await store.get_execution(sid, domain, wf, op.snapshot.run_id)).next_event_id == 7
+        finally:
+            await host_b.close()
 
     async def test_commit_on_unknown_shard(self, store: Store) -> None:
         op = create_op(uid(), uid("wf-"))
@@ -966,11 +1018,7 @@ class TestLimits:
         assert tl.name == tl_name
 
     async def test_closed_store_refuses_calls(self, store: Store, store_url: str) -> None:
-        from cadence_fast.persistence.registry import create_store
-
         other = create_store(store_url)
-        if store_url.endswith(":memory:"):
-            return  # a second in-memory store is a different database
         await other.open(create_schema=True)
         await other.get_metadata_version()
         await other.close()
