@@ -315,6 +315,8 @@ async def test_describe_and_list_task_lists(tmp_path: Path) -> None:
         assert await engine.poll(DOMAIN, name, DECISION, "decider@host", 0.05) is None
         got = await engine.poll(DOMAIN, name, ACTIVITY, "actor@host", 1, rate_per_second=50.0)
         assert got is not None
+        assert engine.backlog_hint(DOMAIN, name, ACTIVITY) == 2  # two still waiting for a poll
+        assert engine.backlog_hint(DOMAIN, "not-loaded", ACTIVITY) == 0
         desc = await engine.describe(DOMAIN, name, ACTIVITY)
         assert [p.identity for p in desc.pollers] == ["actor@host"]
         assert desc.pollers[0].rate_per_second == 50.0

@@ -82,14 +82,14 @@ class MatchingEngine:
             for key, mgr in list(self._lists.items()):
                 try:
                     await mgr.backlog.flush()
+                    if mgr.is_idle(self.idle_unload_seconds):
+                        await self._unload(key, mgr)
                 except TaskListLost:
                     await self._unload(key, mgr, flush=False)
-                    continue
                 except StoreError as e:
                     log.warning("task list %s: ack flush failed: %s", mgr.name, e)
-                    continue
-                if mgr.is_idle(self.idle_unload_seconds):
-                    await self._unload(key, mgr)
+                except Exception:  # noqa: BLE001 - one list's bug must not stop every flush
+                    log.exception("task list %s: maintenance failed", mgr.name)
 
     async def _unload(self, key: TaskListKey, mgr: TaskListManager, flush: bool = True) -> None:
         if self._lists.get(key) is mgr:
@@ -269,6 +269,11 @@ class MatchingEngine:
                 task_id_block=b.task_id_block,
             )
         return sorted(found.values(), key=lambda d: (d.task_type, d.name))
+
+    def backlog_hint(self, domain_id: str, task_list: str, task_type: int) -> int:
+        """Approximate backlog of a loaded list (PollFor*TaskResponse.backlog_count_hint); 0 if not loaded."""
+        mgr = self._lists.get((domain_id, task_list, task_type))
+        return 0 if mgr is None else mgr.backlog_hint()
 
     def loaded(self, domain_id: str, task_list: str, task_type: int) -> TaskListManager | None:
         """The loaded manager of a list, if any (tests and introspection)."""

@@ -342,12 +342,27 @@ class TaskListManager:
                     continue
                 now = time.time_ns()
                 for row in rows:
-                    task = decode(row, self.domain_id, self.name, self.task_type, self.kind)
+                    try:
+                        task = decode(row, self.domain_id, self.name, self.task_type, self.kind)
+                    except (ValueError, TypeError) as e:
+                        # An unreadable row would block the list forever: skip it, loudly.
+                        log.error(
+                            "task list %s: dropping undecodable backlog task %d: %s",
+                            self.name,
+                            row.task_id,
+                            e,
+                        )
+                        backlog.ack(row.task_id)
+                        continue
                     task.owner = self
                     if _expired(task, now):
                         backlog.ack(task.task_id)
                     else:
                         dispatcher.put(task)
+
+    def backlog_hint(self) -> int:
+        """Tasks waiting in this list (buffered + still only in the store); cheap, approximate."""
+        return self.dispatcher.ready_count() + max(0, self.backlog.max_written - self.backlog.read_level)
 
     # --- introspection ---------------------------------------------------------------------
 
