@@ -82,7 +82,9 @@ class Env:
 
     # --- client side -------------------------------------------------------------------
 
-    def start_request(self, workflow_id: str | None = None, **kw: Any) -> service_workflow_pb2.StartWorkflowExecutionRequest:
+    def start_request(
+        self, workflow_id: str | None = None, **kw: Any
+    ) -> service_workflow_pb2.StartWorkflowExecutionRequest:
         req = service_workflow_pb2.StartWorkflowExecutionRequest(
             domain=DOMAIN,
             workflow_id=workflow_id or f"wf-{uuid.uuid4().hex[:8]}",
@@ -107,7 +109,9 @@ class Env:
         resp = await self.history.start_workflow(self.domain, req)
         return req.workflow_id, resp.run_id
 
-    async def signal(self, workflow_id: str, name: str, data: str, run_id: str = "", request_id: str = "") -> None:
+    async def signal(
+        self, workflow_id: str, name: str, data: str, run_id: str = "", request_id: str = ""
+    ) -> None:
         await self.history.signal_workflow(
             self.domain,
             service_workflow_pb2.SignalWorkflowExecutionRequest(
@@ -124,7 +128,8 @@ class Env:
         resp = await self.history.get_workflow_history(
             self.domain,
             service_workflow_pb2.GetWorkflowExecutionHistoryRequest(
-                domain=DOMAIN, workflow_execution=common_pb2.WorkflowExecution(workflow_id=workflow_id, run_id=run_id)
+                domain=DOMAIN,
+                workflow_execution=common_pb2.WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
             ),
             5.0,
         )
@@ -146,13 +151,17 @@ class Env:
     # --- worker side -------------------------------------------------------------------
 
     async def poll_decision(
-        self, task_list: str = "tl", timeout: float = 5.0  # noqa: ASYNC109
+        self,
+        task_list: str = "tl",
+        timeout: float = 5.0,  # noqa: ASYNC109
     ) -> service_worker_pb2.PollForDecisionTaskResponse | None:
         req = service_worker_pb2.PollForDecisionTaskRequest(
             domain=DOMAIN, task_list=tasklist_pb2.TaskList(name=task_list), identity="worker"
         )
         while True:
-            task = await self.matching.poll(self.domain.id, task_list, TaskListType.DECISION, "worker", timeout)
+            task = await self.matching.poll(
+                self.domain.id, task_list, TaskListType.DECISION, "worker", timeout
+            )
             if task is None:
                 return None
             try:
@@ -164,13 +173,17 @@ class Env:
             return resp
 
     async def poll_activity(
-        self, task_list: str = "tl", timeout: float = 5.0  # noqa: ASYNC109
+        self,
+        task_list: str = "tl",
+        timeout: float = 5.0,  # noqa: ASYNC109
     ) -> service_worker_pb2.PollForActivityTaskResponse | None:
         req = service_worker_pb2.PollForActivityTaskRequest(
             domain=DOMAIN, task_list=tasklist_pb2.TaskList(name=task_list), identity="worker"
         )
         while True:
-            task = await self.matching.poll(self.domain.id, task_list, TaskListType.ACTIVITY, "worker", timeout)
+            task = await self.matching.poll(
+                self.domain.id, task_list, TaskListType.ACTIVITY, "worker", timeout
+            )
             if task is None:
                 return None
             try:

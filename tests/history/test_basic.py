@@ -38,7 +38,10 @@ async def test_start_decision_activity_complete(tmp_path: Path) -> None:
         assert task.previous_started_event_id.value == 3
         await env.complete_decision(task.task_token, [complete_workflow()])
         close = await env.close_event(wf)
-        assert close is not None and close.WhichOneof("attributes") == "workflow_execution_completed_event_attributes"
+        assert (
+            close is not None
+            and close.WhichOneof("attributes") == "workflow_execution_completed_event_attributes"
+        )
         events = await env.history_events(wf)
         assert_dense(events)
         assert kinds(events) == [
