@@ -184,7 +184,13 @@ class SQLiteStore(Store):
         except sqlite3.Error as e:
             if not create and not os.path.exists(self.path):
                 raise schema_missing(self.url) from None
-            raise StoreError(f"cannot open SQLite database {self.path}: {e}") from None
+            reason = str(e)
+            parent = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(parent):
+                reason = f"directory {parent} does not exist"
+            elif os.path.exists(self.path) and not os.access(self.path, os.R_OK | os.W_OK):
+                reason = "permission denied"
+            raise StoreError(f"cannot open SQLite database {self.path}: {reason}") from None
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
             if not read_only:
@@ -195,6 +201,8 @@ class SQLiteStore(Store):
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as e:
             conn.close()
+            if isinstance(e, sqlite3.OperationalError):  # read-only directory, locked, I/O error...
+                raise StoreError(f"cannot open SQLite database {self.path}: {e}") from None
             raise StoreError(f"{self.path} is not a readable SQLite database ({e})") from None
         return conn
 
@@ -262,9 +270,9 @@ class SQLiteStore(Store):
         writer, self._writer = self._writer, None
         if writer is not None:
             await writer.stop()
-        if self._readers is not None:
-            self._readers.shutdown(wait=True)
-            self._readers = None
+        readers, self._readers = self._readers, None
+        if readers is not None:
+            await asyncio.to_thread(readers.shutdown, True)
         with self._reader_lock:
             conns, self._reader_conns = self._reader_conns, []
         for c in conns:
@@ -534,6 +542,7 @@ class SQLiteStore(Store):
         where = "shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ?"
 
         def read(conn: sqlite3.Connection) -> list[Any]:
+            lower_params: tuple[Any, ...]
             if after is not None:
                 lower_sql, lower_params = "first_event_id > ?", (after,)
             else:

@@ -118,14 +118,22 @@ class Writer:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            writes = [job for job in batch if job.transactional]
-            reads = [job for job in batch if not job.transactional]
-            outcomes: list[tuple[_Job, bool, Any]] = []
-            if writes:
-                outcomes.extend(self._transaction(writes))
-            for job in reads:
-                outcomes.append(self._call(job))
+            try:
+                outcomes = self._process(batch)
+            except BaseException as e:  # noqa: BLE001 - never let the thread die with callers waiting
+                err = StoreError(f"sqlite writer failed: {e!r}")
+                outcomes = [(job, False, err) for job in batch]
             self._send(outcomes)
+
+    def _process(self, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+        writes = [job for job in batch if job.transactional]
+        reads = [job for job in batch if not job.transactional]
+        outcomes: list[tuple[_Job, bool, Any]] = []
+        if writes:
+            outcomes.extend(self._transaction(writes))
+        for job in reads:
+            outcomes.append(self._call(job))
+        return outcomes
 
     def _call(self, job: _Job) -> tuple[_Job, bool, Any]:
         try:
