@@ -1,83 +1,21 @@
-"""Real database servers for the adapter tests: one throwaway database per test session.
+"""Fixtures of the adapter tests: one throwaway database per server per test session.
 
-PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB/MySQL (127.0.0.1:3306, root)
-must be running (`scripts/ensure-databases` starts them). If one is down the tests that
-need it FAIL with a message saying so: an adapter test never skips silently.
-Hosts and users can be overridden with CADENCE_FAST_TEST_POSTGRES / _MYSQL (server URLs
-without a database, e.g. postgresql://postgres@127.0.0.1:5432).
+See `databases.py`: the servers must be running; a down server fails the tests that
+need it (never a silent skip).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-PG_SERVER = os.environ.get("CADENCE_FAST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-MYSQL_SERVER = os.environ.get("CADENCE_FAST_TEST_MYSQL", "mysql://root@127.0.0.1:3306")
-
-
-def _down(what: str, server: str, e: BaseException) -> None:
-    pytest.fail(
-        f"{what} is not reachable at {server} ({e}); start it (scripts/ensure-databases) "
-        "- the adapter tests need a real server and never skip",
-        pytrace=False,
-    )
-
-
-def create_pg_database(prefix: str = "cadence_test") -> str:
-    """A new empty PostgreSQL database; returns its store URL."""
-    import psycopg
-
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as e:
-        _down("PostgreSQL", PG_SERVER, e)
-    return f"{PG_SERVER}/{name}"
-
-
-def drop_pg_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _mysql_connect() -> object:
-    from urllib.parse import urlsplit
-
-    import pymysql
-
-    u = urlsplit(MYSQL_SERVER)
-    return pymysql.connect(
-        host=u.hostname or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
-        password=u.password or "", autocommit=True, connect_timeout=5,
-    )
-
-
-def create_mysql_database(prefix: str = "cadence_test") -> str:
-    import pymysql
-
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    try:
-        conn = _mysql_connect()
-    except pymysql.err.OperationalError as e:
-        _down("MariaDB/MySQL", MYSQL_SERVER, e)
-    with conn, conn.cursor() as cur:  # type: ignore[attr-defined]
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    return f"{MYSQL_SERVER}/{name}"
-
-
-def drop_mysql_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    conn = _mysql_connect()
-    with conn, conn.cursor() as cur:  # type: ignore[attr-defined]
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+from tests.plugins.databases import (
+    create_mysql_database,
+    create_pg_database,
+    drop_mysql_database,
+    drop_pg_database,
+)
 
 
 @pytest.fixture(scope="session")

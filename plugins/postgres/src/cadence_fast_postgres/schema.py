@@ -3,7 +3,8 @@
 Same tables and columns as the built-in SQLite schema
 (`cadence_fast.persistence.sqlite.schema`) except `execution_maps.map_key` (`key` is
 reserved in MySQL, and the two SQL plugins share their statements). PostgreSQL DDL is
-transactional, so a migration is all-or-nothing.
+transactional, so a migration is all-or-nothing; its statements are idempotent too,
+so re-running a version's migration (a lost schema_version row) does no harm.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ from __future__ import annotations
 SCHEMA_VERSION = 1
 
 _V1 = [
-    """CREATE TABLE schema_version (
+    """CREATE TABLE IF NOT EXISTS schema_version (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         version INTEGER NOT NULL,
         updated_at BIGINT NOT NULL)""",
-    """CREATE TABLE domain_metadata (
+    """CREATE TABLE IF NOT EXISTS domain_metadata (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         notification_version BIGINT NOT NULL)""",
-    "INSERT INTO domain_metadata (id, notification_version) VALUES (1, 0)",
-    """CREATE TABLE domains (
+    "INSERT INTO domain_metadata (id, notification_version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+    """CREATE TABLE IF NOT EXISTS domains (
         domain_id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         status INTEGER NOT NULL,
         data BYTEA NOT NULL,
         notification_version BIGINT NOT NULL)""",
-    """CREATE TABLE shards (
+    """CREATE TABLE IF NOT EXISTS shards (
         shard_id INTEGER PRIMARY KEY,
         range_id BIGINT NOT NULL,
         owner TEXT NOT NULL,
@@ -33,7 +34,7 @@ _V1 = [
         timer_ack_level BIGINT NOT NULL,
         data BYTEA NOT NULL,
         updated_at BIGINT NOT NULL)""",
-    """CREATE TABLE executions (
+    """CREATE TABLE IF NOT EXISTS executions (
         shard_id INTEGER NOT NULL,
         domain_id TEXT NOT NULL,
         workflow_id TEXT NOT NULL,
@@ -45,7 +46,7 @@ _V1 = [
         start_time BIGINT NOT NULL,
         info BYTEA NOT NULL,
         PRIMARY KEY (shard_id, domain_id, workflow_id, run_id))""",
-    """CREATE TABLE current_executions (
+    """CREATE TABLE IF NOT EXISTS current_executions (
         shard_id INTEGER NOT NULL,
         domain_id TEXT NOT NULL,
         workflow_id TEXT NOT NULL,
@@ -55,7 +56,7 @@ _V1 = [
         create_request_id TEXT NOT NULL,
         start_time BIGINT NOT NULL,
         PRIMARY KEY (shard_id, domain_id, workflow_id))""",
-    """CREATE TABLE execution_maps (
+    """CREATE TABLE IF NOT EXISTS execution_maps (
         shard_id INTEGER NOT NULL,
         domain_id TEXT NOT NULL,
         workflow_id TEXT NOT NULL,
@@ -64,7 +65,7 @@ _V1 = [
         map_key TEXT NOT NULL,
         value BYTEA NOT NULL,
         PRIMARY KEY (shard_id, domain_id, workflow_id, run_id, kind, map_key))""",
-    """CREATE TABLE history_batches (
+    """CREATE TABLE IF NOT EXISTS history_batches (
         shard_id INTEGER NOT NULL,
         domain_id TEXT NOT NULL,
         workflow_id TEXT NOT NULL,
@@ -73,7 +74,7 @@ _V1 = [
         last_event_id BIGINT NOT NULL,
         data BYTEA NOT NULL,
         PRIMARY KEY (shard_id, domain_id, workflow_id, run_id, first_event_id))""",
-    """CREATE TABLE transfer_tasks (
+    """CREATE TABLE IF NOT EXISTS transfer_tasks (
         shard_id INTEGER NOT NULL,
         task_id BIGINT NOT NULL,
         task_type INTEGER NOT NULL,
@@ -83,7 +84,7 @@ _V1 = [
         data BYTEA NOT NULL,
         visibility_time BIGINT NOT NULL,
         PRIMARY KEY (shard_id, task_id))""",
-    """CREATE TABLE timer_tasks (
+    """CREATE TABLE IF NOT EXISTS timer_tasks (
         shard_id INTEGER NOT NULL,
         visibility_time BIGINT NOT NULL,
         task_id BIGINT NOT NULL,
@@ -93,7 +94,7 @@ _V1 = [
         run_id TEXT NOT NULL,
         data BYTEA NOT NULL,
         PRIMARY KEY (shard_id, visibility_time, task_id))""",
-    """CREATE TABLE task_lists (
+    """CREATE TABLE IF NOT EXISTS task_lists (
         domain_id TEXT NOT NULL,
         name TEXT NOT NULL,
         task_type INTEGER NOT NULL,
@@ -103,7 +104,7 @@ _V1 = [
         data BYTEA NOT NULL,
         updated_at BIGINT NOT NULL,
         PRIMARY KEY (domain_id, name, task_type))""",
-    """CREATE TABLE tasks (
+    """CREATE TABLE IF NOT EXISTS tasks (
         domain_id TEXT NOT NULL,
         name TEXT NOT NULL,
         task_type INTEGER NOT NULL,
@@ -112,7 +113,7 @@ _V1 = [
         created_time BIGINT NOT NULL,
         expiry_time BIGINT NOT NULL,
         PRIMARY KEY (domain_id, name, task_type, task_id))""",
-    """CREATE TABLE executions_visibility (
+    """CREATE TABLE IF NOT EXISTS executions_visibility (
         domain_id TEXT NOT NULL,
         run_id TEXT NOT NULL,
         workflow_id TEXT NOT NULL,
@@ -128,15 +129,15 @@ _V1 = [
         search_attributes TEXT NOT NULL,
         update_time BIGINT NOT NULL,
         PRIMARY KEY (domain_id, run_id))""",
-    """CREATE INDEX executions_visibility_by_status
+    """CREATE INDEX IF NOT EXISTS executions_visibility_by_status
         ON executions_visibility (domain_id, close_status, start_time DESC, run_id)""",
-    """CREATE INDEX executions_visibility_by_close_time
+    """CREATE INDEX IF NOT EXISTS executions_visibility_by_close_time
         ON executions_visibility (domain_id, close_time DESC, run_id)""",
-    """CREATE INDEX executions_visibility_by_start_time
+    """CREATE INDEX IF NOT EXISTS executions_visibility_by_start_time
         ON executions_visibility (domain_id, start_time DESC, run_id)""",
-    """CREATE INDEX executions_visibility_by_type
+    """CREATE INDEX IF NOT EXISTS executions_visibility_by_type
         ON executions_visibility (domain_id, workflow_type, start_time DESC)""",
-    """CREATE INDEX executions_visibility_by_workflow_id
+    """CREATE INDEX IF NOT EXISTS executions_visibility_by_workflow_id
         ON executions_visibility (domain_id, workflow_id, start_time DESC)""",
 ]
 
