@@ -116,6 +116,23 @@ class CompiledQuery:
         if len(last) != len(self.sort_keys):
             raise ValueError("seek needs one value per sort key")
         c = _Compiler(self.dialect)
+        keys = self.sort_keys
+        same_direction = all(k.descending == keys[0].descending for k in keys)
+        plain = same_direction and not any(k.nullable for k in keys) and None not in last
+        cmp = "<" if keys[0].descending else ">"
+        if plain and self.dialect in ("sqlite", "postgres"):
+            # A row-value comparison is one index range in SQLite and PostgreSQL.
+            exprs = ", ".join(k.expr for k in keys)
+            marks = ", ".join(c.ph for _ in keys)
+            return f"({exprs}) {cmp} ({marks})", [c.param(k.attr, v) for k, v in zip(keys, last, strict=True)]
+        sql, params = self._seek_terms(c, last)
+        if plain:
+            # A redundant bound on the leading key gives MySQL's optimizer an index range too.
+            first = c.param(keys[0].attr, last[0])
+            return f"{keys[0].expr} {cmp}= {c.ph} AND ({sql})", [first, *params]
+        return sql, params
+
+    def _seek_terms(self, c: _Compiler, last: Sequence[object]) -> tuple[str, list[object]]:
         sql = ""
         params: list[object] = []
         # Build from the last key outwards: after(i) = gt(i) OR (eq(i) AND after(i+1)).
@@ -162,9 +179,14 @@ def compile_query(query: VisibilityQuery, dialect: str) -> CompiledQuery:
         keys.append(SortKey(_RUN_ID, "run_id", keys[-1].descending, False))
     terms: list[str] = []
     for k in keys:
-        if k.nullable:
+        direction = "DESC" if k.descending else "ASC"
+        if k.nullable and dialect == "postgres":
+            direction += " NULLS LAST"  # PostgreSQL sorts NULL as the largest value
+        elif k.nullable and not k.descending:
+            # SQLite and MySQL sort NULL as the smallest value: last already when descending
+            # (so an index serves "CloseTime DESC"), first when ascending unless told otherwise.
             terms.append(f"({k.expr} IS NULL)")
-        terms.append(f"{k.expr} {'DESC' if k.descending else 'ASC'}")
+        terms.append(f"{k.expr} {direction}")
     return CompiledQuery(where, params, ", ".join(terms), dialect, tuple(keys))
 
 
