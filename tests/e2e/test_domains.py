@@ -338,3 +338,15 @@ async def test_other_process_sees_domain_changes_through_the_metadata_version(
             await asyncio.sleep(0.2)
         assert refused is not None, "server B never noticed the deprecation"
         assert refused.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_list_domains_rejects_a_bad_page_request(server: ServerProcess) -> None:
+    async with Client(domain="x", target=server.address) as client:
+        for request, field in [
+            (pb.ListDomainsRequest(page_size=-1), "page_size"),
+            (pb.ListDomainsRequest(page_size=10, next_page_token=b"\xff\xfe not a token"), "next_page_token"),
+        ]:
+            with pytest.raises(CadenceRpcError) as err:
+                await client.domain_stub.ListDomains(request)
+            assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+            assert field in str(err.value)
