@@ -174,13 +174,17 @@ class SQLiteStore(Store):
 
     def _connect(self, *, create: bool, read_only: bool = False) -> sqlite3.Connection:
         if self.memory:
-            return sqlite3.connect(MEMORY, isolation_level=None, check_same_thread=False)
+            return sqlite3.connect(
+                MEMORY, isolation_level=None, check_same_thread=False, cached_statements=256
+            )
         if os.path.isdir(self.path):
             raise StoreError(f"{self.path} is a directory, not a SQLite database file")
         mode = "ro" if read_only else ("rwc" if create else "rw")
         uri = f"file:{_quote_path(self.path)}?mode={mode}"
         try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False, cached_statements=256
+            )
         except sqlite3.Error as e:
             if not create and not os.path.exists(self.path):
                 raise schema_missing(self.url) from None

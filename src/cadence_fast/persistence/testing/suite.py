@@ -953,6 +953,28 @@ class TestVisibility:
         await store.delete_visibility(domain, rows[0].run_id)
         assert await store.count_workflows(domain, VisibilityQuery()) == 4
 
+    async def test_pages_are_stable_with_ties_and_concurrent_starts(self, store: Store) -> None:
+        """Equal start times page by the run id tiebreak; a row started between pages shifts nothing."""
+        domain = uid()
+        same = 1_700_000_000_000_000_000
+        rows = [visibility(domain, f"wf-{i}", uid(), start_time=same) for i in range(7)]
+        for r in rows:
+            await store.upsert_visibility(r)
+        seen: list[str] = []
+        token: bytes | None = None
+        first_page = True
+        while True:
+            page, token = await store.list_workflows(domain, VisibilityQuery(), 3, token)
+            seen.extend(r.run_id for r in page)
+            if first_page:
+                await store.upsert_visibility(visibility(domain, "late", uid(), start_time=same + 1))
+                first_page = False
+            if token is None:
+                break
+        assert sorted(seen) == sorted(r.run_id for r in rows), "every row exactly once, none repeated"
+        assert len(seen) == len(set(seen))
+        assert await store.count_workflows(domain, VisibilityQuery()) == 8
+
     async def test_record_fields_round_trip(self, store: Store) -> None:
         domain = uid()
         rec = visibility(
