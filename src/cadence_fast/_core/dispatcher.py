@@ -37,9 +37,9 @@ except ImportError:  # uncompiled without Cython installed: the decorators are n
 class Dispatcher:
     """Waiting pollers, the ready buffer and query offers of one task list."""
 
-    _pollers: object  # deque of futures
-    _ready: object  # deque of tasks
-    _offers: object  # deque of (task, future)
+    _pollers: deque  # futures of waiting polls
+    _ready: deque  # buffered tasks
+    _offers: deque  # (task, future) of pending query offers
     _closed: cython.bint
 
     def __init__(self) -> None:

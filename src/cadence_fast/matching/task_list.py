@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cadence_fast import errors
 from cadence_fast._core import dispatcher as _dispatcher
@@ -21,6 +22,8 @@ from cadence_fast.persistence.records import TaskListType
 from cadence_fast.persistence.store import Store
 
 log = logging.getLogger("cadence_fast.matching")
+
+T = TypeVar("T")
 
 #: Tasks kept in memory ahead of pollers (Go: getTasksBatchSize 1000).
 BUFFER_SIZE = 1000
@@ -68,7 +71,7 @@ def _expired(task: MatchTask, now_ns: int) -> bool:
     return task.expiry_time != 0 and task.expiry_time <= now_ns
 
 
-def _resolve(fut: asyncio.Future[object], value: object) -> None:
+def _resolve(fut: asyncio.Future[T], value: T) -> None:
     if not fut.done():
         fut.set_result(value)
 
