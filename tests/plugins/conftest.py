@@ -17,6 +17,10 @@ from tests.plugins.databases import (
     drop_pg_database,
 )
 
+#: The example adapter is a separate distribution with its own tests; the discovery test
+#: installs it and runs them in a subprocess, where its entry point is on the path.
+collect_ignore = ["example_adapter"]
+
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:

@@ -1,0 +1,1 @@
+"""An example storage adapter distribution: `example:///path.db` stores, kept in SQLite."""
