@@ -42,6 +42,12 @@ MAX_RELOADS = 3
 QUERY_OFFER_SECONDS = 10.0
 
 
+def _retrieve(fut: asyncio.Future[TaskListManager]) -> None:
+    """Mark a load's failure as seen: every waiter may have gone away already."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 class MatchingEngine:
     def __init__(
         self, store: Store, *, ack_flush_interval: float = 1.0, idle_unload_seconds: float = 300.0
@@ -106,25 +112,23 @@ class MatchingEngine:
         if mgr is not None and not mgr.closed:
             return mgr
         loading = self._loading.get(key)
-        if loading is not None:
-            return await asyncio.shield(loading)
-        fut: asyncio.Future[TaskListManager] = asyncio.get_running_loop().create_future()
-        self._loading[key] = fut
+        if loading is None:
+            # Its own task: a caller that gives up (cancelled poll) must not abort a load
+            # that others wait for, nor leave a leased list half set up.
+            loading = asyncio.ensure_future(self._load(key, kind))
+            loading.add_done_callback(_retrieve)
+            self._loading[key] = loading
+        return await asyncio.shield(loading)
+
+    async def _load(self, key: TaskListKey, kind: int) -> TaskListManager:
         try:
-            mgr = TaskListManager(self.store, domain_id, name, task_type, kind, self._resubmit)
+            mgr = TaskListManager(self.store, key[0], key[1], key[2], kind, self._resubmit)
             await mgr.start()
             if self._stopped:
                 await mgr.close(flush=False)
                 raise errors.UnavailableError("matching is shutting down")
             self._lists[key] = mgr
-            fut.set_result(mgr)
             return mgr
-        except BaseException as e:
-            fut.set_exception(
-                e if isinstance(e, Exception) else errors.UnavailableError("task list load cancelled")
-            )
-            fut.exception()  # retrieved: nobody else may be waiting
-            raise
         finally:
             del self._loading[key]
 
