@@ -496,7 +496,6 @@ class MutableState:
 
     def append_history(self, data: bytes, limit: int) -> None:
         """Keep a committed batch's bytes for poll replies while under `limit` bytes."""
-        self.history_size += len(data)
         if not self.history_complete:
             return
         self.history.append(data)

@@ -287,6 +287,7 @@ class HistoryEngine:
         if mut.events:
             data = core.history_batch_bytes(mut.events)
             history.append(HistoryBatch(mut.events[0].event_id, mut.events[-1].event_id, data))
+            ms.history_size += len(data)
         ms.last_update_time = mut.now
         op = UpdateWorkflow(
             domain_id=ms.domain_id,
@@ -569,6 +570,8 @@ class HistoryEngine:
         if ms.execution_timeout:
             mut.timers.append((now + backoff + ms.execution_timeout, codec.TIMER_WORKFLOW_TIMEOUT, b""))
         data = core.history_batch_bytes(mut.events)
+        ms.history_size = len(data)
+        ms.last_update_time = now
         snapshot = WorkflowSnapshot(
             domain_id=domain.id,
             workflow_id=req.workflow_id,
@@ -581,7 +584,6 @@ class HistoryEngine:
             info=ms.encode_info(),
             maps=ms.encode_maps(),
         )
-        ms.last_update_time = now
         op = CreateWorkflow(
             snapshot=snapshot,
             mode=mode,
@@ -591,7 +593,6 @@ class HistoryEngine:
             timer_tasks=self._timer_tasks(ms, mut),
             visibility=self.visibility_record(ms),
         )
-        ms.history_size = len(data)
         return ms, op
 
     @staticmethod
@@ -807,7 +808,8 @@ class HistoryEngine:
             return views.decision_task_response(ms, history, self._backlog_hint(task))
 
     def _backlog_hint(self, task: MatchTask) -> int:
-        return 0
+        hint = getattr(self.matching, "backlog_hint", None)
+        return int(hint(task.domain_id, task.task_list, task.task_type)) if hint is not None else 0
 
     async def respond_decision_task_completed(
         self, request: service_worker_pb2.RespondDecisionTaskCompletedRequest
