@@ -145,3 +145,18 @@ async def test_many_pollers_and_producers_each_task_delivered_once(tmp_path: Pat
             assert all(d.calls == 1 for d in dones.values())
         for name in lists:
             assert await store.get_tasks(DOMAIN, name, DECISION, 0, 1 << 62, 0) == []
+
+
+async def test_poll_cancelled_while_its_list_loads_does_not_break_the_load(tmp_path: Path) -> None:
+    name = new_task_list()
+    async with open_store(tmp_path / "m.db") as store, running_engine(store) as engine:
+        first = asyncio.create_task(engine.poll(DOMAIN, name, DECISION, "w", 5))
+        second = asyncio.create_task(engine.poll(DOMAIN, name, DECISION, "w", 5))
+        await asyncio.sleep(0)  # both are waiting for the one lease
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await engine.add_task(make_task(name, 1))
+        got = await asyncio.wait_for(second, 5)
+        assert got is not None and got.scheduled_event_id == 1
+        assert engine.loaded(DOMAIN, name, DECISION).backlog.range_id == 1  # type: ignore[union-attr]
