@@ -15,7 +15,7 @@ import pytest
 
 from cadence_fast.persistence import create_store
 from cadence_fast.persistence.errors import SchemaError, StoreError
-from cadence_fast.persistence.sqlite.store import MEMORY, SQLiteStore, path_of
+from cadence_fast.persistence.sqlite.store import MEMORY, SQLiteStore, options_of, path_of
 from cadence_fast.persistence.testing.factories import create_op, owned_shard, uid, update_op
 
 
@@ -25,9 +25,35 @@ def test_url_forms() -> None:
     assert path_of("sqlite:///with%20space.db") == "with space.db"
     assert path_of("sqlite://:memory:") == MEMORY
     for bad in ("sqlite://", "sqlite:///", "sqlite://host/x.db"):
-        with pytest.raises(StoreError, match="sqlite"):
+        with pytest.raises(StoreError, match="sqlite:///PATH or sqlite://:memory:"):
             path_of(bad)
     assert isinstance(create_store("sqlite:///x.db"), SQLiteStore)
+
+
+async def test_url_options() -> None:
+    assert options_of("sqlite:///x.db") == {"synchronous": "full"}
+    assert options_of("sqlite:///x.db?synchronous=NORMAL") == {"synchronous": "normal"}
+    # Bad URLs fail on open (and on the schema calls), with a StoreError naming the problem.
+    with pytest.raises(StoreError, match="unknown sqlite URL option 'journal'"):
+        await create_store("sqlite:///x.db?journal=off").open(create_schema=True)
+    with pytest.raises(StoreError, match="synchronous='sometimes'"):
+        await create_store("sqlite:///x.db?synchronous=sometimes").schema_version()
+    with pytest.raises(StoreError, match="sqlite:///PATH or sqlite://:memory:"):
+        await create_store("sqlite://host/x.db").setup_schema()
+
+
+async def test_synchronous_option_reaches_the_connection(tmp_path: Path) -> None:
+    store = create_store(f"sqlite:///{tmp_path}/n.db?synchronous=normal")
+    assert isinstance(store, SQLiteStore)
+    await store.open(create_schema=True)
+    level = await store._read(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+    assert level == 1  # NORMAL
+    await store.close()
+    store = create_store(f"sqlite:///{tmp_path}/n.db")
+    assert isinstance(store, SQLiteStore)
+    await store.open()
+    assert await store._read(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL
+    await store.close()
 
 
 async def test_relative_path_is_relative_to_the_working_directory(

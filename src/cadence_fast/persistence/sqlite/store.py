@@ -1,7 +1,8 @@
 """The built-in SQLite adapter: the embedded default store (one file, no other process).
 
 URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` and
-``sqlite://:memory:`` (a throwaway store that lives as long as the process).
+``sqlite://:memory:`` (a throwaway store that lives as long as the process); option
+``?synchronous=normal`` trades durability on power loss for speed (default FULL).
 
 Schema (see `schema.py`, versioned in `schema_version`): `domains` + `domain_metadata`
 (the metadata version), `shards` (range_id fencing, ack levels), `executions` (one row
@@ -34,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from cadence_fast.errors import BadRequestError
 from cadence_fast.persistence.errors import (
@@ -94,18 +95,32 @@ def path_of(url: str) -> str:
     if not url.lower().startswith("sqlite://"):
         raise StoreError(f"not a sqlite URL: {url!r}")
     rest = url[len("sqlite://") :].split("?", 1)[0]
-    if rest in (MEMORY, "/" + MEMORY, ""):
-        if rest == "":
-            raise StoreError(
-                f"sqlite URL names no database file: {url!r} (use sqlite:///PATH or sqlite://:memory:)"
-            )
+    if rest in (MEMORY, "/" + MEMORY):
         return MEMORY
-    if not rest.startswith("/"):
+    if not rest.startswith("/") or not rest[1:]:
         raise StoreError(f"sqlite URL must be sqlite:///PATH or sqlite://:memory:, got {url!r}")
-    path = unquote(rest[1:])
-    if not path:
-        raise StoreError(f"sqlite URL names no database file: {url!r}")
-    return path
+    return unquote(rest[1:])
+
+
+#: URL query options: name -> allowed values. `synchronous` trades durability for speed
+#: (Cadence-fast acknowledges only durable writes by default: FULL).
+OPTIONS: dict[str, tuple[str, ...]] = {"synchronous": ("full", "extra", "normal", "off")}
+
+
+def options_of(url: str) -> dict[str, str]:
+    """The `?name=value` options of a sqlite URL, checked against OPTIONS."""
+    query = url.split("?", 1)[1] if "?" in url else ""
+    found: dict[str, str] = {"synchronous": "full"}
+    for name, values in parse_qs(query, keep_blank_values=True).items():
+        if name not in OPTIONS:
+            raise StoreError(f"unknown sqlite URL option {name!r} (known: {', '.join(sorted(OPTIONS))})")
+        value = values[-1].lower()
+        if value not in OPTIONS[name]:
+            raise StoreError(
+                f"sqlite URL option {name}={values[-1]!r}: expected one of {', '.join(OPTIONS[name])}"
+            )
+        found[name] = value
+    return found
 
 
 def _token_int(token: bytes | None, what: str) -> int | None:
@@ -154,7 +169,15 @@ class SQLiteStore(Store):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self.path = path_of(url)
+        # A bad URL surfaces from open() / the schema calls, as a StoreError the server
+        # and the CLI already report in one line.
+        self._url_error: StoreError | None = None
+        try:
+            self.path = path_of(url)
+            self.options = options_of(url)
+        except StoreError as e:
+            self._url_error = e
+            self.path, self.options = "", {"synchronous": "full"}
         self.memory = self.path == MEMORY
         self._writer: Writer | None = None
         self._conn: sqlite3.Connection | None = None  # the writer's connection
@@ -199,7 +222,7 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA busy_timeout = 10000")
             if not read_only:
                 conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {self.options['synchronous'].upper()}")
             conn.execute("PRAGMA cache_size = -32768")  # 32 MB page cache per connection
             conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -243,6 +266,8 @@ class SQLiteStore(Store):
     # --- lifecycle and schema -------------------------------------------------------
 
     async def open(self, *, create_schema: bool = False) -> None:
+        if self._url_error is not None:
+            raise self._url_error
         if self._writer is not None:
             return
         conn = await asyncio.to_thread(self._open_writer, create_schema)
@@ -286,6 +311,8 @@ class SQLiteStore(Store):
             self._conn = None
 
     async def schema_version(self) -> int | None:
+        if self._url_error is not None:
+            raise self._url_error
         if self._writer is not None:
             return await self._read(schema.read_version)
         if self.memory:
@@ -298,6 +325,8 @@ class SQLiteStore(Store):
         return self._with_temp_conn(schema.read_version, False)
 
     async def setup_schema(self) -> int:
+        if self._url_error is not None:
+            raise self._url_error
         if self._writer is not None:
             # Already open (and set up if opened with create_schema): apply inside the writer.
             def job(conn: sqlite3.Connection) -> int:
