@@ -52,6 +52,7 @@ from cadence_fast.persistence.records import (
     WorkflowState,
 )
 from cadence_fast.persistence.store import Store
+from cadence_fast.visibility.search_attributes import SearchAttributeRegistry, visibility_values
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class HistoryEngine:
         self.config = config
         self.domains = domains
         self.matching = matching
+        # Visibility rows hold search attributes typed by the registry (datetimes as int ns).
+        self.search_attributes = SearchAttributeRegistry.from_config(config)
         self.cache = ExecutionCache(CACHE_CAPACITY)
         self.shards: list[Shard] = []
         self.transfer_queues: list[TransferQueue] = []
@@ -338,7 +341,7 @@ class HistoryEngine:
             history_length=ms.next_event_id - 1,
             is_cron=bool(ms.cron_schedule),
             memo=ms.memo,
-            search_attributes=codec.search_attributes_values(ms.search_attributes),
+            search_attributes=visibility_values(ms.search_attributes, self.search_attributes),
             update_time=ms.last_update_time or ms.start_time,
         )
 

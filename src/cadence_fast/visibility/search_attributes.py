@@ -234,3 +234,36 @@ def encode_search_attributes(
             value = format_datetime(value)
         sa.indexed_fields[key].data = json.dumps(value, separators=(",", ":")).encode()
     return sa
+
+
+def visibility_values(
+    data: bytes | common_pb2.SearchAttributes | None, registry: SearchAttributeRegistry
+) -> dict[str, object]:
+    """Search attributes as a visibility row stores them, never raising (for the engine's commits).
+
+    `data` is the run's SearchAttributes (serialized or not) as accepted earlier. Values of
+    registered attributes are normalized as `decode_search_attributes` does (datetimes to
+    int ns, so range queries compare numbers); a value that does not fit its type is left
+    out of the row (it could never match a typed query); keys not registered are kept
+    as decoded JSON (listed back, never queryable). Validation with a BadRequestError
+    belongs where the attributes enter: `decode_search_attributes`.
+    """
+    if not data:
+        return {}
+    sa = common_pb2.SearchAttributes.FromString(data) if isinstance(data, bytes) else data
+    out: dict[str, object] = {}
+    for key, payload in sa.indexed_fields.items():
+        try:
+            raw = json.loads(payload.data)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        attr = registry.custom(key)
+        if attr is None:
+            if raw is not None and not registry.is_system(key):
+                out[key] = raw
+            continue
+        try:
+            out[key] = coerce_value(attr, raw, allow_list=True)
+        except ValueError:
+            continue
+    return out
