@@ -333,3 +333,24 @@ async def test_describe_and_list_task_lists(tmp_path: Path) -> None:
         decision = next(d for d in lists if d.task_type == DECISION)
         assert [p.identity for p in decision.pollers] == ["decider@host"]
         assert await engine.list_task_lists("another-domain") == []
+
+
+async def test_add_task_waits_briefly_for_a_returning_poller(tmp_path: Path) -> None:
+    name = new_task_list()
+    done = DoneCounter()
+    async with open_store(tmp_path / "m.db") as store, running_engine(store, sync_match_wait=5.0) as engine:
+        await engine.poll(DOMAIN, name, DECISION, "w", 0)  # load the list
+        adding = asyncio.create_task(engine.add_task(make_task(name, 1, on_done=done)))
+        await asyncio.sleep(0.1)
+        assert not adding.done()  # no poller yet: still waiting, nothing written
+        got = await engine.poll(DOMAIN, name, DECISION, "w", 1)
+        await asyncio.wait_for(adding, 1)
+        assert got is not None and got.scheduled_event_id == 1 and got.task_id == 0
+        assert await _backlog_rows(store, name) == []
+        assert done.calls == 0
+        engine.ack(got)
+        assert done.calls == 1
+    async with open_store(tmp_path / "m2.db") as store, running_engine(store, sync_match_wait=0.05) as engine:
+        await engine.add_task(make_task(name, 2, on_done=done))  # nobody came: written
+        assert len(await _backlog_rows(store, name)) == 1
+        assert done.calls == 2

@@ -38,6 +38,8 @@ TaskListKey = tuple[str, str, int]  # (domain_id, name, task_type)
 
 #: How many times add_task reloads a list whose lease moved before giving up.
 MAX_RELOADS = 3
+#: How long add_task waits for a poller before writing the task to the backlog (Go: ~50 ms).
+SYNC_MATCH_WAIT_SECONDS = 0.05
 #: Default wait of a query task given to add_task (callers should use offer_query).
 QUERY_OFFER_SECONDS = 10.0
 
@@ -50,9 +52,15 @@ def _retrieve(fut: asyncio.Future[TaskListManager]) -> None:
 
 class MatchingEngine:
     def __init__(
-        self, store: Store, *, ack_flush_interval: float = 1.0, idle_unload_seconds: float = 300.0
+        self,
+        store: Store,
+        *,
+        ack_flush_interval: float = 1.0,
+        idle_unload_seconds: float = 300.0,
+        sync_match_wait: float = SYNC_MATCH_WAIT_SECONDS,
     ) -> None:
         self.store = store
+        self.sync_match_wait = sync_match_wait
         self.ack_flush_interval = ack_flush_interval
         self.idle_unload_seconds = idle_unload_seconds
         self._lists: dict[TaskListKey, TaskListManager] = {}
@@ -122,7 +130,9 @@ class MatchingEngine:
 
     async def _load(self, key: TaskListKey, kind: int) -> TaskListManager:
         try:
-            mgr = TaskListManager(self.store, key[0], key[1], key[2], kind, self._resubmit)
+            mgr = TaskListManager(
+                self.store, key[0], key[1], key[2], kind, self._resubmit, sync_match_wait=self.sync_match_wait
+            )
             await mgr.start()
             if self._stopped:
                 await mgr.close(flush=False)

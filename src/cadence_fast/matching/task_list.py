@@ -85,8 +85,10 @@ class TaskListManager:
         task_type: int,
         kind: int,
         resubmit: Callable[[MatchTask], Awaitable[None]],
+        sync_match_wait: float = 0.0,
     ) -> None:
         self.domain_id = domain_id
+        self.sync_match_wait = sync_match_wait
         self.name = name
         self.task_type = task_type
         self.backlog = Backlog(store, domain_id, name, task_type, kind)
@@ -158,7 +160,31 @@ class TaskListManager:
             raise errors.StickyWorkerUnavailableError(f"sticky task list {self.name!r} has no live poller")
         if self.closed:
             raise TaskListLost(f"task list {self.name!r} is unloading")
+        if self.sync_match_wait > 0 and await self._wait_for_poller(task):
+            return
         await self.backlog.persist(task)
+
+    async def _wait_for_poller(self, task: MatchTask) -> bool:
+        """Give a poller that is about to come back a short chance before writing the task.
+
+        Workers poll again right after each task, so under load a poller is usually only
+        moments away; a write (an fsync) for every such task is what this avoids (Go
+        matching waits likewise). Only when nothing is queued, so order is kept.
+        """
+        backlog = self.backlog
+        if self.dispatcher.ready_count() or not backlog.caught_up() or backlog.has_pending_writes():
+            return False
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        self.dispatcher.offer_wait(task, fut)
+        if not fut.done():
+            handle = loop.call_later(self.sync_match_wait, _resolve, fut, False)
+            try:
+                await fut
+            finally:
+                handle.cancel()
+                _resolve(fut, False)  # withdrawn: a later poll must not take it
+        return bool(fut.result())
 
     def _on_written(self, tasks: list[MatchTask]) -> None:
         if self.closed:
