@@ -306,9 +306,18 @@ class SQLiteStore(Store):
             conns, self._reader_conns = self._reader_conns, []
         for c in conns:
             c.close()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.to_thread(self._final_close, conn)
+
+    def _final_close(self, conn: sqlite3.Connection) -> None:
+        # SQLite's advice for long-lived connections: refresh query planner statistics at
+        # close. Closing the last connection also folds the WAL into the database file.
+        try:
+            conn.execute("PRAGMA optimize")
+        except sqlite3.Error:
+            pass
+        conn.close()
 
     async def schema_version(self) -> int | None:
         if self._url_error is not None:
