@@ -38,6 +38,7 @@ from tests.plugins.databases import (
 
 SHARDS = 4
 DOMAIN = "fencing"
+TASK_LIST = "fencing-tl"
 
 
 @pytest.fixture(params=["postgres", "mysql"])
@@ -67,7 +68,7 @@ class Frontend:
             domain=DOMAIN,
             workflow_id=workflow_id,
             workflow_type=common_pb2.WorkflowType(name="FencingWorkflow"),
-            task_list=tasklist_pb2.TaskList(name="fencing-tl"),
+            task_list=tasklist_pb2.TaskList(name=TASK_LIST),
             identity="fencing-test",
             request_id=str(uuid.uuid4()),
         )
