@@ -1,15 +1,15 @@
 """Visibility end to end: workflows started and run by the official client (a real Worker),
 listed, counted and scanned through the VisibilityAPI of a real server process.
 
-Runs on SQLite by default; CADENCE_FAST_TEST_STORE (a postgresql:// or mysql:// URL)
-runs the same module on another store.
+Every test runs on SQLite, PostgreSQL and MariaDB/MySQL (a fresh database each, the
+real servers of tests/plugins/databases.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,7 +28,13 @@ from cadence.client import Client
 from cadence.error import CadenceRpcError
 from cadence.worker import Registry, Worker
 
-from tests.conftest import ServerProcess, sqlite_url
+from tests.conftest import ServerProcess, cli_command, sqlite_url
+from tests.plugins.databases import (
+    create_mysql_database,
+    create_pg_database,
+    drop_mysql_database,
+    drop_pg_database,
+)
 
 registry = Registry()
 TAG_TIME = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -68,15 +74,41 @@ class VisTagged:
         return tag
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(
+    scope="module",
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server per store kind, each on a fresh database, with a custom attribute registered."""
     tmp = tmp_path_factory.mktemp("vise2e")
     config = tmp / "server.toml"
     config.write_text('[search_attributes]\nEnv = "keyword"\n')
-    store = os.environ.get("CADENCE_FAST_TEST_STORE") or sqlite_url(tmp / "cadence.db")
+    kind = request.param
+    if kind == "sqlite":
+        store = sqlite_url(tmp / "cadence.db")
+    else:
+        store = (
+            create_pg_database("cadence_vis") if kind == "postgres" else create_mysql_database("cadence_vis")
+        )
+        setup = subprocess.run(
+            [*cli_command(), "schema", "setup", "--store", store], capture_output=True, text=True
+        )
+        assert setup.returncode == 0, setup.stderr
     proc = ServerProcess(store, extra=["--config", str(config)], log=tmp / "server.log").start()
-    yield proc
-    proc.kill()
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        if kind == "postgres":
+            drop_pg_database(store)
+        elif kind == "mysql":
+            drop_mysql_database(store)
 
 
 class Env:
