@@ -98,6 +98,7 @@ class HistoryEngine:
         self.timer_queues: list[TimerQueue] = []
         self._waiters: dict[RunKey, list[asyncio.Future[None]]] = {}
         self._checkpoint_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._started = False
         # imported here: they call back into the engine
         from cadence_fast.history.decisions import DecisionHandler
@@ -135,6 +136,8 @@ class HistoryEngine:
                 await self._checkpoint_task
             except BaseException:  # noqa: BLE001
                 pass
+        for task in list(self._background):
+            task.cancel()
         for q in self.timer_queues:
             await q.stop()
         for tq in self.transfer_queues:
@@ -251,7 +254,14 @@ class HistoryEngine:
                 try:
                     result = fn(ms, mut)
                 except BaseException:
-                    self.cache.evict(key)  # fn may have changed the state half way
+                    if (
+                        mut.events
+                        or mut.dirty
+                        or mut.transfer
+                        or mut.timers
+                        or ms.next_event_id != mut.condition_next_event_id
+                    ):
+                        self.cache.evict(key)  # fn changed the state half way: reload next time
                     raise
                 if not (mut.events or mut.dirty or mut.transfer or mut.timers or mut.visibility):
                     return result
@@ -271,7 +281,10 @@ class HistoryEngine:
     def _store_error(self, shard: Shard, e: BaseException) -> BaseException:
         if isinstance(e, store_errors.ShardOwnershipLost):
             self.cache.clear(lambda wf: shard_of(wf, len(self.shards)) == shard.shard_id)
-            asyncio.ensure_future(self._reacquire(shard))
+            if self._started:
+                task = asyncio.ensure_future(self._reacquire(shard))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             return errors.AbortedError(f"shard {shard.shard_id} ownership moved; retry")
         if isinstance(e, store_errors.StoreError):
             return errors.UnavailableError(f"store: {e}")
