@@ -6,14 +6,18 @@ custom search attribute name to its type (string, keyword, int, double, bool, da
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from cadence_fast.persistence.visibility_query import SYSTEM_ATTRIBUTES
+
 DEFAULT_PORT = 7833
 DEFAULT_DB = "./cadence-fast.db"
 SEARCH_ATTRIBUTE_TYPES = ("string", "keyword", "int", "double", "bool", "datetime")
+SEARCH_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ConfigError(ValueError):
@@ -70,6 +74,13 @@ class ServerConfig:
         if not isinstance(self.store, str) or "://" not in self.store:
             raise ConfigError(f"{source}: store must be a URL like sqlite:///path.db, got {self.store!r}")
         for name, typ in self.search_attributes.items():
+            # Names appear in SQL text (JSON paths) and in queries: identifiers only.
+            if not isinstance(name, str) or not SEARCH_ATTRIBUTE_NAME.fullmatch(name):
+                raise ConfigError(
+                    f"{source}: search attribute name {name!r} must be letters, digits and _ (not first a digit)"
+                )
+            if name in SYSTEM_ATTRIBUTES:
+                raise ConfigError(f"{source}: search attribute {name!r} is a Cadence system attribute")
             if typ not in SEARCH_ATTRIBUTE_TYPES:
                 raise ConfigError(
                     f"{source}: search attribute {name!r} has unknown type {typ!r}; "
