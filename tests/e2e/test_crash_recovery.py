@@ -16,6 +16,10 @@ from cadence.client import Client
 from cadence.worker import Worker
 from workflows import finish, kind, kinds, register_domain, registry, result, running, wait_for_event
 
+#: Reconnect to the restarted server within a second instead of gRPC's default backoff
+#: (1 s growing x1.6), so the test waits for the server, not for the channel.
+FAST_RECONNECT = {"grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500}
+
 
 def count(events: list[Any], k: str) -> int:
     return sum(1 for e in events if kind(e) == k)
@@ -26,7 +30,7 @@ async def test_sigkill_with_work_pending_then_restart(server_factory: Any) -> No
     domain = "crash-recovery"
     await asyncio.to_thread(register_domain, server.address, domain)
 
-    async with running(server.address, domain) as env:
+    async with running(server.address, domain, channel_arguments=FAST_RECONNECT) as env:
         client = env.client
         # Activities running (and more to schedule) at the moment of the crash.
         slow = [await env.start("SlowStepsWorkflow", 3, 1.0) for _ in range(3)]

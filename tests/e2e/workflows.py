@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from cadence import activity, workflow
-from cadence.api.v1 import history_pb2, workflow_pb2
+from cadence.api.v1 import history_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.service_domain_pb2 import RegisterDomainRequest
 from cadence.api.v1.service_workflow_pb2 import GetWorkflowExecutionHistoryRequest
@@ -239,8 +239,15 @@ class SlowStepsWorkflow:
     async def run(self, steps: int, seconds: float) -> int:
         total = 0
         for _ in range(steps):
+            # Timeouts well above a server restart (a few seconds in pure-Python mode on a
+            # loaded machine, plus gRPC's reconnect backoff): the crash must not time them out.
             total += await _act(
-                "heartbeating_activity", int, 2, seconds / 2, heartbeat_timeout=timedelta(seconds=5)
+                "heartbeating_activity",
+                int,
+                2,
+                seconds / 2,
+                heartbeat_timeout=timedelta(seconds=20),
+                start_to_close_timeout=timedelta(seconds=40),
             )
         return total
 
@@ -273,10 +280,12 @@ class Env:
 
 
 @contextlib.asynccontextmanager
-async def running(address: str, domain: str, worker: bool = True) -> AsyncIterator[Env]:
+async def running(
+    address: str, domain: str, worker: bool = True, channel_arguments: dict[str, Any] | None = None
+) -> AsyncIterator[Env]:
     """A client, and (unless worker=False) a real Worker polling a fresh task list."""
     task_list = f"tl-{uuid.uuid4().hex[:10]}"
-    async with Client(domain=domain, target=address) as client:
+    async with Client(domain=domain, target=address, channel_arguments=channel_arguments or {}) as client:
         if not worker:
             yield Env(client, task_list)
             return
@@ -319,7 +328,7 @@ async def wait_close(
             domain=client.domain,
             workflow_execution=execution,
             wait_for_new_event=True,
-            history_event_filter_type=workflow_pb2.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+            history_event_filter_type=history_pb2.EVENT_FILTER_TYPE_CLOSE_EVENT,
             skip_archival=True,
         )
         response = await client.workflow_stub.GetWorkflowExecutionHistory(request, timeout=min(left, 60))
