@@ -93,7 +93,7 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     for row in rows:
         for i, v in enumerate(row):
             widths[i] = max(widths[i], len(v))
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     print(fmt.format(*headers).rstrip())
     for row in rows:
         print(fmt.format(*row).rstrip())
