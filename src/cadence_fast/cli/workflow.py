@@ -460,46 +460,45 @@ def wait_for_close(
             time.sleep(0.2)  # an early empty answer: don't spin
 
 
-def close_summary(close: history_pb2.HistoryEvent) -> dict[str, Any]:
-    """The outcome of a run from its close event, as plain values."""
+def close_summary(close: history_pb2.HistoryEvent) -> list[tuple[str, str, Any]]:
+    """The outcome of a run from its close event: (key, label, value) in print order.
+    Payload values are kept as their bytes so each output form decodes them its own way."""
     kind = render.event_type(close)
-    out: dict[str, Any] = {"status": CLOSE_EVENT_STATUS.get(kind, kind)}
+    out: list[tuple[str, str, Any]] = [("status", "Status", CLOSE_EVENT_STATUS.get(kind, kind))]
     if kind == "WorkflowExecutionCompleted":
-        out["result"] = json_or_text(close.workflow_execution_completed_event_attributes.result.data)
+        out.append(("result", "Result", close.workflow_execution_completed_event_attributes.result.data))
     elif kind == "WorkflowExecutionFailed":
         f = close.workflow_execution_failed_event_attributes.failure
-        out["reason"] = f.reason
-        out["details"] = render.payload_text(f.details)
+        out += [("reason", "Reason", f.reason), ("details", "Details", render.payload_text(f.details))]
     elif kind == "WorkflowExecutionTimedOut":
-        field = close.workflow_execution_timed_out_event_attributes.DESCRIPTOR.fields_by_name["timeout_type"]
-        out["timeout_type"] = render.enum_name(field, close.workflow_execution_timed_out_event_attributes.timeout_type)
+        a = close.workflow_execution_timed_out_event_attributes
+        timeout_type = render.enum_name(a.DESCRIPTOR.fields_by_name["timeout_type"], a.timeout_type)
+        out.append(("timeout_type", "Timeout type", timeout_type))
     elif kind == "WorkflowExecutionCanceled":
-        out["details"] = json_or_text(close.workflow_execution_canceled_event_attributes.details.data)
+        out.append(("details", "Details", close.workflow_execution_canceled_event_attributes.details.data))
     elif kind == "WorkflowExecutionTerminated":
         a = close.workflow_execution_terminated_event_attributes
-        out["reason"] = a.reason
-        out["details"] = json_or_text(a.details.data)
-        out["identity"] = a.identity
+        out += [("reason", "Reason", a.reason), ("details", "Details", a.details.data)]
+        out.append(("identity", "Identity", a.identity))
     elif kind == "WorkflowExecutionContinuedAsNew":
-        out["new_run_id"] = close.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+        a = close.workflow_execution_continued_as_new_event_attributes
+        out.append(("new_run_id", "New run id", a.new_execution_run_id))
     return out
 
 
 def print_close(close: history_pb2.HistoryEvent, workflow_id: str, run_id: str, as_json: bool) -> int:
+    """Print how a run ended; the exit code is 0 only if it completed."""
     summary = close_summary(close)
     if as_json:
-        print_json({"workflow_id": workflow_id, "run_id": run_id, **summary})
+        out: dict[str, Any] = {"workflow_id": workflow_id, "run_id": run_id}
+        out.update({k: json_or_text(v) if isinstance(v, bytes) else v for k, _, v in summary})
+        print_json(out)
     else:
-        pairs = [("Status", summary["status"])]
-        for key, label in (
-            ("result", "Result"), ("reason", "Reason"), ("timeout_type", "Timeout type"),
-            ("details", "Details"), ("new_run_id", "New run id"),
-        ):
-            if key in summary and summary[key] not in ("", None):
-                value = summary[key]
-                pairs.append((label, value if isinstance(value, str) else json.dumps(value)))
-        print_fields(pairs)
-    return 0 if summary["status"] == "COMPLETED" else 1
+        # Payloads print as their JSON text, so a string result shows its quotes as it would in code.
+        print_fields(
+            (label, render.payload_text(v) if isinstance(v, bytes) else v) for _, label, v in summary if v not in ("", b"")
+        )
+    return 0 if summary[0][2] == "COMPLETED" else 1
 
 
 def json_or_text(data: bytes) -> Any:
@@ -585,6 +584,13 @@ def cmd_observe(args: argparse.Namespace) -> int:
     domain = resolve_domain(args)
     stub = workflow_api(args)
     execution_ = execution(args)
+    if not execution_.run_id:
+        # Pin the current run: a later re-read must see the same run even if a new one starts.
+        described = call(
+            stub.DescribeWorkflowExecution,
+            service_workflow_pb2.DescribeWorkflowExecutionRequest(domain=domain, workflow_execution=execution_),
+        )
+        execution_.run_id = described.workflow_execution_info.workflow_execution.run_id
     limit = field_limit(args)
     token = b""
     last_id = 0
@@ -600,8 +606,11 @@ def cmd_observe(args: argparse.Namespace) -> int:
             if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 continue
             raise
-        # Servers differ in what a token carries; events already printed are skipped by id.
         new = [e for e in resp.history.events if e.event_id > last_id]
+        if new and new[0].event_id != last_id + 1:
+            # A hole (the token ran ahead of an event written later, e.g. a decision's Started
+            # recorded with its completion): read the run again and print what was missed.
+            new = [e for e in history_pages(stub, domain, execution_) if e.event_id > last_id]
         for event in new:
             last_id = event.event_id
             if args.json:
