@@ -227,8 +227,9 @@ class Backlog:
             await self.store.update_task_list(record)
         except ConditionFailed:
             self._mark_lost()
-        self.persisted_ack_level = level
         await self.store.complete_tasks_less_than(self.domain_id, self.name, self.task_type, level)
+        # Only now: if the delete failed, the next flush writes the level again and retries it.
+        self.persisted_ack_level = level
 
     async def count(self) -> int:
         """Backlog size: rows not yet acked (persisted past the ack level)."""
