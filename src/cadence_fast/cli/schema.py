@@ -13,7 +13,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from cadence_fast.config import DEFAULT_DB
 from cadence_fast.persistence.errors import StoreError
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.set_defaults(handler=_handler(fn))
 
 
-def _handler(fn: Callable[[Store, argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], int]:
+def _handler(fn: Callable[[Store, argparse.Namespace], Coroutine[Any, Any, int]]) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         try:
             store = create_store(args.store)
