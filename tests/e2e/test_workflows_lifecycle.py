@@ -4,23 +4,27 @@ terminate, describe, cancel."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from cadence.api.v1 import workflow_pb2
+from cadence.api.v1 import service_worker_pb2, workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.service_workflow_pb2 import (
     DescribeWorkflowExecutionRequest,
+    GetWorkflowExecutionHistoryRequest,
     TerminateWorkflowExecutionRequest,
 )
+from cadence.api.v1.tasklist_pb2 import TaskList
 from cadence.error import (
     CancellationAlreadyRequestedError,
     WorkflowExecutionAlreadyCompletedError,
     WorkflowExecutionAlreadyStartedError,
 )
-from workflows import Env, finish, get_history, kind, kinds, result, running, wait_for_event
+from cadence.worker import Worker
+from workflows import Env, finish, get_history, kind, kinds, registry, result, running, wait_for_event
 
 P = workflow_pb2
 
@@ -248,6 +252,15 @@ async def test_describe(server: Any, domain: str) -> None:
         assert pending.activity_type.name == "cancellable_activity"
         assert pending.attempt == 0
         assert pending.state == workflow_pb2.PENDING_ACTIVITY_STATE_STARTED
+        assert pending.activity_id == "0"
+        # The activity heartbeats "waiting" every 0.2 s: describe shows the last details.
+        for _ in range(50):
+            if pending.heartbeat_details.data:
+                break
+            await asyncio.sleep(0.1)
+            pending = (await describe(env, execution)).pending_activities[0]
+        assert env.client.data_converter.from_data(pending.heartbeat_details, [str]) == ["waiting"]
+        assert pending.last_heartbeat_time.seconds > 0
 
         await env.client.signal_workflow(execution.workflow_id, "", "cancel")
         assert await result(env.client, execution, str) == "activity cancelled"
@@ -280,3 +293,55 @@ async def test_second_cancel_request_is_rejected(server: Any, domain: str) -> No
         assert await result(env.client, execution, str) == "cancel ignored, finished with ok"
         with pytest.raises(WorkflowExecutionAlreadyCompletedError):
             await env.client.cancel_workflow(execution.workflow_id, execution.run_id)
+
+
+async def test_describe_shows_a_pending_decision(server: Any, domain: str) -> None:
+    async with running(server.address, domain, worker=False) as env:
+        execution = await env.start("EchoWorkflow", "nobody polls")
+        described = await describe(env, execution)
+        assert described.pending_decision.state == workflow_pb2.PENDING_DECISION_STATE_SCHEDULED
+        assert described.pending_decision.schedule_id == 2
+        assert not described.pending_activities
+        await terminate(env, execution)
+
+
+# --- history pages and polls ---------------------------------------------------------
+
+
+async def test_history_pages_join_into_the_whole_history(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("SequentialActivitiesWorkflow", 0)
+        assert await result(env.client, execution, int) == 3
+        whole = await get_history(env.client, execution)
+        first_page = await env.client.workflow_stub.GetWorkflowExecutionHistory(
+            GetWorkflowExecutionHistoryRequest(domain=domain, workflow_execution=execution, page_size=4),
+            timeout=30,
+        )
+        assert list(first_page.history.events) == whole[:4]
+        assert first_page.next_page_token
+        assert await get_history(env.client, execution, page_size=4) == whole
+        # An empty run id reads the current run.
+        current = WorkflowExecution(workflow_id=execution.workflow_id)
+        assert await get_history(env.client, current) == whole
+
+
+async def test_poll_of_an_empty_task_list_answers_empty(server: Any, domain: str) -> None:
+    async with running(server.address, domain, worker=False) as env:
+        request = service_worker_pb2.PollForDecisionTaskRequest(
+            domain=domain, task_list=TaskList(name=env.task_list), identity="e2e-test"
+        )
+        # Answered (empty) before the 3 s deadline: no DEADLINE_EXCEEDED.
+        response = await env.client.worker_stub.PollForDecisionTask(request, timeout=3)
+        assert response.task_token == b""
+        assert not response.HasField("history")
+
+
+async def test_task_of_a_cancelled_poll_goes_to_the_next_worker(server: Any, domain: str) -> None:
+    async with running(server.address, domain, worker=False) as env:
+        # A worker polls and shuts down: its in-flight polls are cancelled.
+        async with Worker(env.client, env.task_list, registry):
+            await asyncio.sleep(0.5)
+        execution = await env.start("OneActivityWorkflow", 6)
+        await asyncio.sleep(0.5)
+        async with Worker(env.client, env.task_list, registry):
+            assert await result(env.client, execution, int) == 7
