@@ -354,3 +354,19 @@ async def test_add_task_waits_briefly_for_a_returning_poller(tmp_path: Path) -> 
         await engine.add_task(make_task(name, 2, on_done=done))  # nobody came: written
         assert len(await _backlog_rows(store, name)) == 1
         assert done.calls == 2
+
+
+async def test_stop_while_add_task_waits_for_a_poller(tmp_path: Path) -> None:
+    name = new_task_list()
+    done = DoneCounter()
+    async with open_store(tmp_path / "m.db") as store:
+        engine = MatchingEngine(store, sync_match_wait=30.0)
+        await engine.start()
+        await engine.poll(DOMAIN, name, DECISION, "w", 0)
+        adding = asyncio.create_task(engine.add_task(make_task(name, 1, on_done=done)))
+        await asyncio.sleep(0.05)
+        await engine.stop()
+        # Refused, not lost: the caller's outbox still holds the task (on_done never ran).
+        with pytest.raises(errors.UnavailableError):
+            await asyncio.wait_for(adding, 5)
+        assert done.calls == 0

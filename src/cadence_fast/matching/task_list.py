@@ -160,8 +160,12 @@ class TaskListManager:
             raise errors.StickyWorkerUnavailableError(f"sticky task list {self.name!r} has no live poller")
         if self.closed:
             raise TaskListLost(f"task list {self.name!r} is unloading")
-        if self.sync_match_wait > 0 and await self._wait_for_poller(task):
-            return
+        if self.sync_match_wait > 0:
+            if await self._wait_for_poller(task):
+                return
+            if self.closed or self.dispatcher.is_closed():
+                # Unloading while we waited: the engine retries on the list's next manager.
+                raise TaskListLost(f"task list {self.name!r} is unloading")
         await self.backlog.persist(task)
 
     async def _wait_for_poller(self, task: MatchTask) -> bool:
