@@ -197,6 +197,8 @@ class Backlog:
     # --- acks -------------------------------------------------------------------------
 
     def ack(self, task_id: int) -> None:
+        if task_id <= self.ack_level:
+            return  # acked before (a second ack, or an expired row dropped twice)
         self._acked.add(task_id)
         outstanding, acked = self._outstanding, self._acked
         while outstanding and outstanding[0] in acked:
