@@ -104,3 +104,27 @@ def test_mutable_state_builds_behave_the_same(build: str) -> None:
     loaded = m.MutableState.load(ms.encode_info(), ms.encode_maps())
     assert loaded.encode_info() == ms.encode_info()
     assert loaded.activity_ids == {"act": 7} and loaded.last_processed_event == 2
+
+
+async def test_exhausted_task_id_block_renews_the_range(tmp_path: Path) -> None:
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        shards = env.history.shards
+        before = {s.shard_id: s.range_id for s in shards}
+        for s in shards:
+            s._max_task_id = s._next_task_id + 3  # a nearly exhausted block
+        wfs = await asyncio.gather(*[env.start() for _ in range(12)])
+        assert all(
+            s.range_id > before[s.shard_id]
+            for s in shards
+            if any(env.history.shard_for(w) is s for w, _ in wfs)
+        )
+        for _ in wfs:
+            task = await env.poll_decision()
+            assert task is not None
+            await env.complete_decision(task.task_token, [complete_workflow()])
+        for wf, _ in wfs:
+            close = await env.close_event(wf)
+            assert close is not None and close.HasField("workflow_execution_completed_event_attributes")
+    finally:
+        await env.close()

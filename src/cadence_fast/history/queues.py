@@ -86,9 +86,11 @@ class TransferQueue:
         self.outstanding.pop(task_id, None)
 
     def current_ack_level(self) -> int:
-        if self.outstanding:
-            return max(self.ack_level, min(self.outstanding) - 1)
-        return max(self.ack_level, self.max_seen)
+        level = min(self.outstanding) - 1 if self.outstanding else self.max_seen
+        inflight = self.shard.min_inflight_transfer_id()
+        if inflight is not None:
+            level = min(level, inflight - 1)
+        return max(self.ack_level, level)
 
     async def stop(self) -> None:
         self._stopped = True

@@ -23,16 +23,23 @@ log = logging.getLogger(__name__)
 
 RANGE_SIZE_BITS = 20
 _MAX_BATCH = 256  # ops per transaction
+_MAX_INFLIGHT = 4  # transactions of one shard committing at once (the store may merge them)
 
 Op = CreateWorkflow | UpdateWorkflow
 
 
-def _tasks_of(op: Op) -> list[Any]:
-    out: list[Any] = [*op.transfer_tasks, *op.timer_tasks]
+def _transfers_of(op: Op) -> list[Any]:
     new_run = getattr(op, "new_run", None)
-    if new_run is not None:
-        out += [*new_run.transfer_tasks, *new_run.timer_tasks]
-    return out
+    return [*op.transfer_tasks, *new_run.transfer_tasks] if new_run is not None else op.transfer_tasks
+
+
+def _timers_of(op: Op) -> list[Any]:
+    new_run = getattr(op, "new_run", None)
+    return [*op.timer_tasks, *new_run.timer_tasks] if new_run is not None else op.timer_tasks
+
+
+def _tasks_of(op: Op) -> list[Any]:
+    return [*_transfers_of(op), *_timers_of(op)]
 
 
 class Shard:
@@ -44,8 +51,10 @@ class Shard:
         self._next_task_id = 0
         self._max_task_id = 0
         self._pending: list[tuple[Op, asyncio.Future[None]]] = []
-        self._inflight: list[Op] = []
-        self._draining = False
+        self._inflight: dict[int, list[Op]] = {}  # batch number -> ops being committed
+        self._batch_seq = 0
+        self._renewing = False
+        self._idle = asyncio.Event()
         self._on_committed = on_committed
         self._update_lock = asyncio.Lock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -81,64 +90,98 @@ class Shard:
         """Write one op in the next group transaction; raises its store error."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((op, fut))
-        if not self._draining:
-            self._draining = True
-            asyncio.ensure_future(self._drain())
+        self._kick()
         await asyncio.shield(fut)
 
     def min_uncommitted_timer(self) -> int | None:
         """The earliest timer task time among ops not yet committed (for the timer ack level)."""
         best: int | None = None
-        for op in self._inflight + [op for op, _ in self._pending]:
-            for t in op.timer_tasks:
+        ops = [op for batch in self._inflight.values() for op in batch] + [op for op, _ in self._pending]
+        for op in ops:
+            for t in _timers_of(op):
                 if best is None or t.visibility_time < best:
                     best = t.visibility_time
-            new_run = getattr(op, "new_run", None)
-            if new_run is not None:
-                for t in new_run.timer_tasks:
-                    if best is None or t.visibility_time < best:
-                        best = t.visibility_time
         return best
 
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch = self._pending[:_MAX_BATCH]
-                del self._pending[:_MAX_BATCH]
-                ops = [op for op, _ in batch]
-                self._inflight = ops
-                try:
-                    await self._assign_task_ids(ops)
-                    results = await self.store.commit(self.shard_id, self.range_id, ops)
-                except BaseException as e:  # noqa: BLE001 - every waiter gets the failure
-                    self._inflight = []
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(e)
-                    if isinstance(e, asyncio.CancelledError):
-                        raise
-                    continue
-                self._inflight = []
-                for (op, fut), result in zip(batch, results, strict=True):
-                    if result is None:
-                        try:
-                            self._on_committed(self, op)
-                        except Exception:  # noqa: BLE001
-                            log.exception("shard %s: post-commit notification failed", self.shard_id)
-                        if not fut.done():
-                            fut.set_result(None)
-                    elif not fut.done():
-                        fut.set_exception(result)
-        finally:
-            self._draining = False
+    def min_inflight_transfer_id(self) -> int | None:
+        """The lowest transfer task id of a batch still committing (for the transfer ack level).
 
-    async def _assign_task_ids(self, ops: list[Op]) -> None:
-        tasks = [t for op in ops for t in _tasks_of(op)]
-        if self._next_task_id + len(tasks) >= self._max_task_id:
+        Batches may commit out of order: no ack level may pass a task of a batch in flight."""
+        best: int | None = None
+        for batch in self._inflight.values():
+            for op in batch:
+                for t in _transfers_of(op):
+                    if best is None or t.task_id < best:
+                        best = t.task_id
+        return best
+
+    def _kick(self) -> None:
+        """Start commits of pending ops, up to _MAX_INFLIGHT transactions at once."""
+        while self._pending and len(self._inflight) < _MAX_INFLIGHT and not self._renewing:
+            batch = self._pending[:_MAX_BATCH]
+            ops = [op for op, _ in batch]
+            tasks = [t for op in ops for t in _tasks_of(op)]
+            if self._next_task_id + len(tasks) >= self._max_task_id:
+                # The id block is exhausted: renew the range once nothing is in flight
+                # (a renewal fences every commit still carrying the old range_id).
+                self._renewing = True
+                asyncio.ensure_future(self._renew_then_kick())
+                return
+            del self._pending[:_MAX_BATCH]
+            for t in tasks:
+                t.task_id = self._next_task_id
+                self._next_task_id += 1
+            self._batch_seq += 1
+            self._inflight[self._batch_seq] = ops
+            asyncio.ensure_future(self._commit_batch(self._batch_seq, batch))
+
+    async def _commit_batch(self, seq: int, batch: list[tuple[Op, asyncio.Future[None]]]) -> None:
+        ops = [op for op, _ in batch]
+        try:
+            results = await self.store.commit(self.shard_id, self.range_id, ops)
+        except BaseException as e:  # noqa: BLE001 - every waiter gets the failure
+            del self._inflight[seq]
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(e)
+            self._after_batch()
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            return
+        del self._inflight[seq]
+        for (op, fut), result in zip(batch, results, strict=True):
+            if result is None:
+                try:
+                    self._on_committed(self, op)
+                except Exception:  # noqa: BLE001
+                    log.exception("shard %s: post-commit notification failed", self.shard_id)
+                if not fut.done():
+                    fut.set_result(None)
+            elif not fut.done():
+                fut.set_exception(result)
+        self._after_batch()
+
+    def _after_batch(self) -> None:
+        if not self._inflight:
+            self._idle.set()
+        self._kick()
+
+    async def _renew_then_kick(self) -> None:
+        try:
+            while self._inflight:
+                self._idle.clear()
+                await self._idle.wait()
             await self._renew_range()
-        for t in tasks:
-            t.task_id = self._next_task_id
-            self._next_task_id += 1
+        except BaseException as e:  # noqa: BLE001
+            pending, self._pending = self._pending, []
+            for _, fut in pending:
+                if not fut.done():
+                    fut.set_exception(e)
+            if isinstance(e, asyncio.CancelledError):
+                raise
+        finally:
+            self._renewing = False
+            self._kick()
 
     async def _renew_range(self) -> None:
         async with self._update_lock:
