@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from urllib.parse import urlsplit
 
+import psycopg
+import pymysql
 import pytest
 
 PG_SERVER = os.environ.get("CADENCE_FAST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -28,8 +31,6 @@ def _down(what: str, server: str, e: BaseException) -> None:
 
 def create_pg_database(prefix: str = "cadence_test") -> str:
     """A new empty PostgreSQL database; returns its store URL."""
-    import psycopg
-
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5) as conn:
@@ -40,18 +41,13 @@ def create_pg_database(prefix: str = "cadence_test") -> str:
 
 
 def drop_pg_database(url: str) -> None:
-    import psycopg
-
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _mysql_connect() -> object:
-    from urllib.parse import urlsplit
-
-    import pymysql
-
+def mysql_connect() -> pymysql.connections.Connection:
+    """A root connection to the MySQL server, no database selected."""
     u = urlsplit(MYSQL_SERVER)
     return pymysql.connect(
         host=u.hostname or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
@@ -60,20 +56,18 @@ def _mysql_connect() -> object:
 
 
 def create_mysql_database(prefix: str = "cadence_test") -> str:
-    import pymysql
-
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
-        conn = _mysql_connect()
+        conn = mysql_connect()
     except pymysql.err.OperationalError as e:
         _down("MariaDB/MySQL", MYSQL_SERVER, e)
-    with conn, conn.cursor() as cur:  # type: ignore[attr-defined]
+    with conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     return f"{MYSQL_SERVER}/{name}"
 
 
 def drop_mysql_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
-    conn = _mysql_connect()
-    with conn, conn.cursor() as cur:  # type: ignore[attr-defined]
+    conn = mysql_connect()
+    with conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")

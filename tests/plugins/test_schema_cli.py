@@ -19,9 +19,9 @@ from tests.conftest import cli_command, free_port
 from tests.plugins.databases import (
     MYSQL_SERVER,
     PG_SERVER,
-    _mysql_connect,
     drop_mysql_database,
     drop_pg_database,
+    mysql_connect,
 )
 
 
@@ -58,17 +58,17 @@ def fresh_server_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
 def _set_recorded_version(url: str, version: int) -> None:
     """Tamper with the schema_version row, as an old or a future cadence-fast would have left it."""
     if url.startswith("postgresql"):
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("UPDATE schema_version SET version = %s", (version,))
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("UPDATE schema_version SET version = %s", (version,))
     elif url.startswith("mysql"):
-        conn = _mysql_connect()
-        with conn, conn.cursor() as cur:  # type: ignore[attr-defined]
+        my = mysql_connect()
+        with my, my.cursor() as cur:
             cur.execute(f"UPDATE `{url.rsplit('/', 1)[1]}`.schema_version SET version = %s", (version,))
     else:
         import sqlite3
 
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            conn.execute("UPDATE schema_version SET version = ?", (version,))
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as lite:
+            lite.execute("UPDATE schema_version SET version = ?", (version,))
 
 
 def _server_refusal(url: str) -> str:
