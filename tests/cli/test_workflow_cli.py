@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,9 +20,17 @@ from datetime import timedelta
 import grpc
 import pytest
 from cadence import workflow
-from cadence.api.v1 import service_domain_pb2, service_domain_pb2_grpc
+from cadence.api.v1 import (
+    common_pb2,
+    service_domain_pb2,
+    service_domain_pb2_grpc,
+    service_workflow_pb2,
+    service_workflow_pb2_grpc,
+    tasklist_pb2,
+)
 from cadence.client import Client
 from cadence.worker import Registry, Worker
+from google.protobuf import duration_pb2
 
 from tests.conftest import ServerProcess, cli_command, free_port, unique
 
@@ -327,13 +336,30 @@ def table_ids(out: str) -> list[str]:
 
 
 async def test_list_scan_and_count(cli: Cli) -> None:
-    wtype = unique("CliListed")  # no worker: these stay open until terminated here
+    wtype = unique("CliListed")  # no worker: these stay open (or get terminated) here
     tl = unique("cli-tl")
     ids = [f"{wtype}-{i}" for i in range(5)]
-    for wid in ids:
-        await cli.ok("workflow", "start", *start_flags(tl, wtype, wid))
-    for wid in ids[:2]:
-        await cli.ok("workflow", "terminate", "-w", wid, "--reason", "listing test")
+    # Set up through the API directly (start/terminate have their own CLI tests): fewer processes.
+    with grpc.insecure_channel(cli.address) as ch:
+        stub = service_workflow_pb2_grpc.WorkflowAPIStub(ch)
+        for wid in ids:
+            stub.StartWorkflowExecution(
+                service_workflow_pb2.StartWorkflowExecutionRequest(
+                    domain=cli.domain, workflow_id=wid, workflow_type=common_pb2.WorkflowType(name=wtype),
+                    task_list=tasklist_pb2.TaskList(name=tl), request_id=str(uuid.uuid4()),
+                    execution_start_to_close_timeout=duration_pb2.Duration(seconds=60),
+                    task_start_to_close_timeout=duration_pb2.Duration(seconds=10),
+                ),
+                timeout=30,
+            )
+        for wid in ids[:2]:
+            stub.TerminateWorkflowExecution(
+                service_workflow_pb2.TerminateWorkflowExecutionRequest(
+                    domain=cli.domain, workflow_execution=common_pb2.WorkflowExecution(workflow_id=wid),
+                    reason="listing test",
+                ),
+                timeout=30,
+            )
     query = f"WorkflowType = '{wtype}'"
     await wait_for_count(cli, query, 5)
     assert json.loads(await cli.ok("workflow", "cnt", "-q", query, "--json")) == {"count": 5}
@@ -375,40 +401,39 @@ async def test_list_scan_and_count(cli: Cli) -> None:
     assert "INVALID_ARGUMENT" in await cli.fails("workflow", "count", "--query", "NoSuchAttribute = 1")
     assert "at most one of" in await cli.fails("workflow", "list", "--wt", wtype, "-w", ids[0])
     assert "--pagesize" in await cli.fails("workflow", "list", "--ps", "0")
-    for wid in ids[2:]:
-        await cli.ok("workflow", "terminate", "-w", wid)
 
 
 # --- errors ------------------------------------------------------------------------------
 
 
 async def test_errors_are_one_line_and_exit_1(cli: Cli) -> None:
-    assert "NOT_FOUND" in await cli.fails("workflow", "show", "-w", unique("nobody"))
-    assert "NOT_FOUND" in await cli.fails("workflow", "describe", "-w", unique("nobody"))
-    assert "CADENCE_CLI_DOMAIN" in await cli.fails("workflow", "describe", "-w", "x", domain=False)
     other = unique("no-such-domain")
-    assert "NOT_FOUND" in await cli.fails("workflow", "-d", other, "describe", "-w", "x", domain=False)
-    assert "--workflow_id is required" in await cli.fails("workflow", "show")
-    assert "--tasklist is required" in await cli.fails("workflow", "start", "--wt", "T", "--et", "10")
-    assert "--execution_timeout is required" in await cli.fails("workflow", "start", "--wt", "T", "--tl", "t")
-    assert "--execution_timeout" in await cli.fails("workflow", "start", "--wt", "T", "--tl", "t", "--et", "soon")
-    assert "--input: not valid JSON" in await cli.fails(
-        "workflow", "start", "--wt", "T", "--tl", "t", "--et", "10", "--input", "{oops"
-    )
-    assert "--workflowidreusepolicy" in await cli.fails(
-        "workflow", "start", "--wt", "T", "--tl", "t", "--et", "10", "--wrp", "sometimes"
-    )
-    assert "--status" in await cli.fails("workflow", "list", "--status", "sleepy")
-    assert "--name is required" in await cli.fails("workflow", "signal", "-w", "x")
-    assert "--query_type is required" in await cli.fails("workflow", "query", "-w", "x")
+    unreachable = Cli(f"127.0.0.1:{free_port()}", cli.domain)
+    start = ("workflow", "start", "--wt", "T", "--tl", "t", "--et", "10")
+    # Independent failures, run side by side: (expected text in the error line, the command).
+    cases: list[tuple[str, tuple[str, ...], dict[str, object]]] = [
+        ("NOT_FOUND", ("workflow", "show", "-w", unique("nobody")), {}),
+        ("NOT_FOUND", ("workflow", "describe", "-w", unique("nobody")), {}),
+        ("CADENCE_CLI_DOMAIN", ("workflow", "describe", "-w", "x"), {"domain": False}),
+        ("NOT_FOUND", ("workflow", "-d", other, "describe", "-w", "x"), {"domain": False}),
+        ("--workflow_id is required", ("workflow", "show"), {}),
+        ("--tasklist is required", ("workflow", "start", "--wt", "T", "--et", "10"), {}),
+        ("--execution_timeout is required", ("workflow", "start", "--wt", "T", "--tl", "t"), {}),
+        ("--execution_timeout", (*start[:-2], "--et", "soon"), {}),
+        ("--input: not valid JSON", (*start, "--input", "{oops"), {}),
+        ("--workflowidreusepolicy", (*start, "--wrp", "sometimes"), {}),
+        ("--status", ("workflow", "list", "--status", "sleepy"), {}),
+        ("--name is required", ("workflow", "signal", "-w", "x"), {}),
+        ("--query_type is required", ("workflow", "query", "-w", "x"), {}),
+    ]
+    lines = await asyncio.gather(*(cli.fails(*args, **kw) for _, args, kw in cases))
+    for (expected, args, _), line in zip(cases, lines, strict=True):
+        assert expected in line, (args, line)
+    assert "cannot reach the server" in await unreachable.fails("workflow", "count")
     # Duplicate start: the server's WorkflowExecutionAlreadyStartedError.
     wid = unique("dup")
     await cli.ok("workflow", "start", *start_flags("dup-tl", "CliNobody", wid))
     assert "ALREADY_EXISTS" in await cli.fails("workflow", "start", *start_flags("dup-tl", "CliNobody", wid))
-    await cli.ok("workflow", "terminate", "-w", wid)
-    # No server at all.
-    unreachable = Cli(f"127.0.0.1:{free_port()}", cli.domain)
-    assert "cannot reach the server" in await unreachable.fails("workflow", "count")
 
 
 def test_help_lists_every_command() -> None:
