@@ -252,6 +252,18 @@ class SlowStepsWorkflow:
         return total
 
 
+@registry.workflow(name="ActivityOptionsWorkflow")
+class ActivityOptionsWorkflow:
+    """Runs one activity with the given timeouts (seconds) and, optionally, task list."""
+
+    @workflow.run
+    async def run(self, name: str, args: list[Any], seconds: dict[str, float], task_list: str) -> Any:
+        options: dict[str, Any] = {k: timedelta(seconds=v) for k, v in seconds.items()}
+        if task_list:
+            options["task_list"] = task_list
+        return await workflow.execute_activity(name, object, *args, **options)
+
+
 # --- running things ------------------------------------------------------------------
 
 
