@@ -15,6 +15,8 @@ from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.service_workflow_pb2 import (
     DescribeWorkflowExecutionRequest,
     GetWorkflowExecutionHistoryRequest,
+    RequestCancelWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest,
     TerminateWorkflowExecutionRequest,
 )
 from cadence.api.v1.tasklist_pb2 import TaskList
@@ -102,6 +104,41 @@ async def test_signal_of_a_closed_run_fails(server: Any, domain: str) -> None:
         await result(env.client, execution, str)
         with pytest.raises(WorkflowExecutionAlreadyCompletedError):
             await env.client.signal_workflow(execution.workflow_id, execution.run_id, "add", "late")
+
+
+async def test_signal_is_deduplicated_on_request_id(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("SignalCollectorWorkflow", 2)
+        request = SignalWorkflowExecutionRequest(
+            domain=domain,
+            workflow_execution=execution,
+            signal_name="add",
+            request_id=str(uuid.uuid4()),
+            signal_input=env.client.data_converter.to_data(["once"]),
+        )
+        # A retried call (same request_id) is delivered once.
+        await env.client.workflow_stub.SignalWorkflowExecution(request, timeout=10)
+        await env.client.workflow_stub.SignalWorkflowExecution(request, timeout=10)
+        await env.client.signal_workflow(execution.workflow_id, "", "add", "twice")
+        assert await result(env.client, execution, list[str]) == ["once", "twice"]
+
+
+async def test_signal_with_start_after_the_run_closed_starts_a_new_run(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        first = await env.start("SignalCollectorWorkflow", 1)
+        await env.client.signal_workflow(first.workflow_id, "", "add", "a")
+        assert await result(env.client, first, list[str]) == ["a"]
+        second = await env.client.signal_with_start_workflow(
+            "SignalCollectorWorkflow",
+            "add",
+            ["b"],
+            1,
+            task_list=env.task_list,
+            workflow_id=first.workflow_id,
+            execution_start_to_close_timeout=timedelta(seconds=60),
+        )
+        assert second.run_id != first.run_id
+        assert await result(env.client, second, list[str]) == ["b"]
 
 
 # --- workflow id reuse policies ------------------------------------------------------
@@ -286,7 +323,16 @@ async def test_second_cancel_request_is_rejected(server: Any, domain: str) -> No
     async with running(server.address, domain) as env:
         execution = await env.start("BlockingWorkflow", True)
         await wait_for_event(env.client, execution, "decision_task_completed")
-        await env.client.cancel_workflow(execution.workflow_id, "")
+        request = RequestCancelWorkflowExecutionRequest(
+            domain=domain,
+            workflow_execution=WorkflowExecution(workflow_id=execution.workflow_id),
+            identity="e2e-test",
+            request_id=str(uuid.uuid4()),
+        )
+        await env.client.workflow_stub.RequestCancelWorkflowExecution(request, timeout=10)
+        # A retry of the same request (same request_id) succeeds again, as in Go Cadence;
+        # another request is refused.
+        await env.client.workflow_stub.RequestCancelWorkflowExecution(request, timeout=10)
         with pytest.raises(CancellationAlreadyRequestedError):
             await env.client.cancel_workflow(execution.workflow_id, "")
         await env.client.signal_workflow(execution.workflow_id, "", "finish", "ok")
