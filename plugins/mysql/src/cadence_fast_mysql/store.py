@@ -116,6 +116,8 @@ class MySQLStore(ProgramStore):
                 client_flag=CLIENT.FOUND_ROWS,
                 connect_timeout=5,
                 init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                # Strict: a value too long for its column is an error, never silently truncated.
+                sql_mode="STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION",
             )
         except pymysql.err.OperationalError as e:
             if _code(e) == ER_BAD_DB_ERROR:
@@ -168,6 +170,9 @@ class MySQLStore(ProgramStore):
             except (pymysql.err.InterfaceError, OSError) as e:
                 self._drop_connection()
                 raise self._unavailable(e) from None
+            except pymysql.err.MySQLError as e:
+                # Anything else (a value too long for its column, ...): typed, with MySQL's message.
+                raise StoreError(f"MySQL at {redact_url(self.url)} rejected the call: {_first_line(e)}") from None
         raise AssertionError("unreachable")
 
     async def _call(self, work: Callable[[pymysql.connections.Connection], T]) -> T:
@@ -317,16 +322,16 @@ class MySQLStore(ProgramStore):
                             results.append(None)
                         except (ConditionFailed, AlreadyExists) as e:
                             results.append(e)  # raised before the op wrote anything
-                        except pymysql.err.IntegrityError as e:
+                        except _OP_ERRORS as e:
                             if single:
                                 raise
                             cur.execute("ROLLBACK TO SAVEPOINT cadence_op")
-                            results.append(_op_error(e))
+                            results.append(_op_error(self.url, e))
                 conn.commit()
                 return results
-            except pymysql.err.IntegrityError as e:
+            except _OP_ERRORS as e:
                 _rollback(conn)
-                return [_op_error(e)]
+                return [_op_error(self.url, e)]
             except BaseException:
                 _rollback(conn)
                 raise
@@ -334,10 +339,17 @@ class MySQLStore(ProgramStore):
         return await self._call(work)
 
 
-def _op_error(e: pymysql.err.IntegrityError) -> Exception:
+#: What the database says about one op's rows (the op is rolled back alone), as opposed to
+#: the connection or the server failing (OperationalError / InterfaceError: the whole call).
+_OP_ERRORS = (pymysql.err.IntegrityError, pymysql.err.DataError, pymysql.err.ProgrammingError)
+
+
+def _op_error(url: str, e: pymysql.err.MySQLError) -> Exception:
     if _code(e) == ER_DUP_ENTRY:
         return AlreadyExists(f"row already exists: {_first_line(e)}")
-    return ConditionFailed(f"write rejected by MySQL: {_first_line(e)}")
+    if isinstance(e, pymysql.err.IntegrityError):
+        return ConditionFailed(f"write rejected by MySQL: {_first_line(e)}")
+    return StoreError(f"MySQL at {redact_url(url)} rejected the call: {_first_line(e)}")
 
 
 def _rollback(conn: pymysql.connections.Connection) -> None:

@@ -113,10 +113,19 @@ def _unavailable(url: str, e: BaseException) -> Unavailable:
     return Unavailable(f"PostgreSQL at {redact_url(url)} is unavailable: {msg}")
 
 
-def _op_error(e: psycopg.Error) -> StoreError:
+def _store_error(url: str, e: psycopg.Error) -> StoreError:
+    """Any other database error: typed, with PostgreSQL's message (e.g. a value too long, a NUL in text)."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return StoreError(f"PostgreSQL at {redact_url(url)} rejected the call: {msg}")
+
+
+def _op_error(url: str, e: psycopg.Error) -> StoreError:
+    """The error of one op of a commit that the database refused (the op left no trace)."""
     if isinstance(e, pgerrors.UniqueViolation):
         return AlreadyExists(f"row already exists: {e.diag.message_detail or e}")
-    return ConditionFailed(f"write rejected by PostgreSQL: {e}")
+    if isinstance(e, psycopg.IntegrityError):
+        return ConditionFailed(f"write rejected by PostgreSQL: {e}")
+    return _store_error(url, e)
 
 
 class PostgresStore(ProgramStore):
@@ -251,6 +260,8 @@ class PostgresStore(ProgramStore):
                 # A pooled connection that died with the server: the pool drops it; retry once.
                 if attempt == 2:
                     raise _unavailable(self.url, e) from None
+            except psycopg.Error as e:
+                raise _store_error(self.url, e) from None
         raise AssertionError("unreachable")
 
     async def _write(self, make: Callable[[], Program[T]]) -> T:
@@ -262,6 +273,8 @@ class PostgresStore(ProgramStore):
             raise _unavailable(self.url, e) from None
         except pgerrors.UniqueViolation as e:
             raise AlreadyExists(f"row already exists: {e.diag.message_detail or e}") from None
+        except psycopg.Error as e:
+            raise _store_error(self.url, e) from None
 
     async def commit(
         self, shard_id: int, range_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow]
@@ -280,8 +293,10 @@ class PostgresStore(ProgramStore):
                         results.append(None)
                     except (ConditionFailed, AlreadyExists) as e:
                         results.append(e)
-                    except psycopg.IntegrityError as e:
-                        results.append(_op_error(e))
+                    except psycopg.OperationalError:
+                        raise
+                    except psycopg.Error as e:
+                        results.append(_op_error(self.url, e))
                     return results
                 async with conn.transaction():
                     await _drive(conn, sqlcommon.lock_shard(shard_id, range_id), pipeline)
@@ -293,8 +308,12 @@ class PostgresStore(ProgramStore):
                             results.append(None)
                         except (ConditionFailed, AlreadyExists) as e:
                             results.append(e)
-                        except psycopg.IntegrityError as e:
-                            results.append(_op_error(e))
+                        except psycopg.OperationalError:
+                            raise
+                        except psycopg.Error as e:
+                            results.append(_op_error(self.url, e))
                 return results
         except _UNAVAILABLE as e:
             raise _unavailable(self.url, e) from None
+        except psycopg.Error as e:
+            raise _store_error(self.url, e) from None
