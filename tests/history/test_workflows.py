@@ -301,3 +301,67 @@ async def test_workflow_timeout_fails_started_decision_first(tmp_path: Path) -> 
         assert kinds(events)[3:] == ["decision_task_failed", "workflow_execution_timed_out"]
     finally:
         await env.close()
+
+
+async def test_query_before_first_decision_on_closed_run_and_failures(tmp_path: Path) -> None:
+    from cadence.api.v1 import query_pb2
+
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, run_id = await env.start()
+
+        def query_request(reject: int = 0) -> service_workflow_pb2.QueryWorkflowRequest:
+            return service_workflow_pb2.QueryWorkflowRequest(
+                domain=DOMAIN,
+                workflow_execution=execution(wf),
+                query=query_pb2.WorkflowQuery(query_type="state", query_args=payload('"arg"')),
+                query_reject_condition=reject,  # type: ignore[arg-type]
+            )
+
+        async def answer(result: query_pb2.WorkflowQueryResult) -> list[str]:
+            task = await env.poll_decision()
+            assert task is not None and task.HasField("query")
+            assert task.query.query_type == "state" and task.query.query_args.data == b'"arg"'
+            await env.history.respond_query_task_completed(
+                service_worker_pb2.RespondQueryTaskCompletedRequest(task_token=task.task_token, result=result)
+            )
+            return kinds(task.history.events)
+
+        # before the first decision: history [Started, DecisionTaskScheduled] (the normal task waits)
+        decision = await env.poll_decision()
+        assert decision is not None
+        query = asyncio.ensure_future(env.history.query_workflow(env.domain, query_request(), 10))
+        seen = await answer(
+            query_pb2.WorkflowQueryResult(
+                result_type=query_pb2.QUERY_RESULT_TYPE_ANSWERED, answer=payload('"s"')
+            )
+        )
+        assert seen[0] == "workflow_execution_started"
+        assert (await query).query_result.data == b'"s"'
+        query = asyncio.ensure_future(env.history.query_workflow(env.domain, query_request(), 10))
+        await answer(
+            query_pb2.WorkflowQueryResult(
+                result_type=query_pb2.QUERY_RESULT_TYPE_FAILED, error_message="no handler"
+            )
+        )
+        with pytest.raises(errors.QueryFailedError, match="no handler"):
+            await query
+        await env.complete_decision(decision.task_token, [complete_workflow()])
+        # closed: answered by a worker unless rejected
+        rejected = await env.history.query_workflow(
+            env.domain, query_request(query_pb2.QUERY_REJECT_CONDITION_NOT_OPEN), 10
+        )
+        assert rejected.query_rejected.close_status == workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_COMPLETED
+        query = asyncio.ensure_future(env.history.query_workflow(env.domain, query_request(), 10))
+        await answer(
+            query_pb2.WorkflowQueryResult(
+                result_type=query_pb2.QUERY_RESULT_TYPE_ANSWERED, answer=payload("1")
+            )
+        )
+        assert (await query).query_result.data == b"1"
+        # no worker: a clean error before the deadline
+        with pytest.raises(errors.QueryFailedError):
+            await env.history.query_workflow(env.domain, query_request(), 1.5)
+        assert len(await env.history_events(wf)) == 5  # queries write no events
+    finally:
+        await env.close()

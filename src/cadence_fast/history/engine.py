@@ -103,9 +103,11 @@ class HistoryEngine:
         # imported here: they call back into the engine
         from cadence_fast.history.decisions import DecisionHandler
         from cadence_fast.history.executors import Executors
+        from cadence_fast.history.queries import Queries
 
         self._decisions = DecisionHandler(self)
         self._executors = Executors(self)
+        self._queries = Queries(self)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -794,6 +796,8 @@ class HistoryEngine:
     ) -> service_worker_pb2.PollForDecisionTaskResponse:
         from cadence_fast.history import views
 
+        if task.query is not None:
+            return await self._queries.task_started(task, request)
         key = (task.domain_id, task.workflow_id, task.run_id)
         request_id = str(uuid.uuid4())
 
@@ -1073,6 +1077,21 @@ class HistoryEngine:
         )
         cancel = await self._heartbeat(key, sid, attempt, request.details.data, request.identity)
         return service_worker_pb2.RecordActivityTaskHeartbeatByIDResponse(cancel_requested=cancel)
+
+    # --- queries ----------------------------------------------------------------------
+
+    async def query_workflow(
+        self,
+        domain: DomainEntry,
+        request: service_workflow_pb2.QueryWorkflowRequest,
+        timeout: float = 60.0,  # noqa: ASYNC109
+    ) -> service_workflow_pb2.QueryWorkflowResponse:
+        return await self._queries.query(domain, request, timeout)
+
+    async def respond_query_task_completed(
+        self, request: service_worker_pb2.RespondQueryTaskCompletedRequest
+    ) -> service_worker_pb2.RespondQueryTaskCompletedResponse:
+        return self._queries.completed(request)
 
     # --- matching ---------------------------------------------------------------------
 
