@@ -397,6 +397,17 @@ async def test_list_scan_and_count(cli: Cli) -> None:
     streamed = (await cli.ok("workflow", "scan", "-q", query, "--json")).splitlines()
     assert sorted(json.loads(line)["workflow_execution"]["workflow_id"] for line in streamed) == sorted(ids)
 
+    # Memo and search attributes given at start come back in listings, and the query finds them.
+    tagged, tag = unique("tagged"), unique("tag")
+    await cli.ok(
+        "workflow", "start", *start_flags(tl, wtype + "-tagged", tagged),
+        "--memo", 'owner="ops"', "--search_attr", f'CustomKeywordField="{tag}"',
+    )
+    await wait_for_count(cli, f"CustomKeywordField = '{tag}'", 1)
+    found = await cli.ok("workflow", "list", "-q", f"CustomKeywordField = '{tag}'", "--pme", "--psa")
+    assert table_ids(found) == [tagged]
+    assert '{owner="ops"}' in found and f'{{CustomKeywordField="{tag}"}}' in found, found
+
     assert "INVALID_ARGUMENT" in await cli.fails("workflow", "list", "--query", "WorkflowType = ")
     assert "INVALID_ARGUMENT" in await cli.fails("workflow", "count", "--query", "NoSuchAttribute = 1")
     assert "at most one of" in await cli.fails("workflow", "list", "--wt", wtype, "-w", ids[0])

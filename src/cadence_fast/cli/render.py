@@ -189,8 +189,11 @@ def value_text(field: FieldDescriptor, value: Any, limit: int) -> str:
         return truncate(text, limit)
     if name in ("SearchAttributes", "Memo", "Header"):
         fields = value.indexed_fields if name == "SearchAttributes" else value.fields
+        if not fields:
+            return ""
         return truncate("{" + ", ".join(f"{k}={payload_text(v.data)}" for k, v in sorted(fields.items())) + "}", limit)
-    return truncate("{" + message_text(value, limit=0) + "}", limit)
+    inner = message_text(value, limit=0)
+    return truncate("{" + inner + "}", limit) if inner else ""
 
 
 def message_text(msg: Message, limit: int, only: tuple[str, ...] | None = None) -> str:
@@ -209,7 +212,9 @@ def message_text(msg: Message, limit: int, only: tuple[str, ...] | None = None) 
                 text = "[" + ", ".join(str(v) for v in value) + "]"
             parts.append(f"{name}={truncate(text, limit)}")
         else:
-            parts.append(f"{name}={value_text(field, value, limit)}")
+            text = value_text(field, value, limit)
+            if text:  # an empty payload or message says nothing
+                parts.append(f"{name}={text}")
     return ", ".join(parts)
 
 

@@ -54,15 +54,16 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if args.json:
         print_json(resp)
         return 0
-    print_fields([("Task list", args.tasklist), ("Type", args.tasklisttype.lower())])
+    fields: list[tuple[str, Any]] = [("Task list", args.tasklist), ("Type", args.tasklisttype.lower())]
     if resp.HasField("task_list_status"):
         s = resp.task_list_status
-        print_fields([
+        fields += [
             ("Backlog", s.backlog_count_hint),
             ("Read level", s.read_level),
             ("Ack level", s.ack_level),
             ("Rate per second", f"{s.rate_per_second:g}"),
-        ])
+        ]
+    print_fields(fields)
     print()
     if not resp.pollers:
         print(f"No poller for task list {args.tasklist} ({args.tasklisttype.lower()}).")

@@ -666,7 +666,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if info.search_attributes.indexed_fields:
         field = info.DESCRIPTOR.fields_by_name["search_attributes"]
         pairs.append(("Search attributes", render.value_text(field, info.search_attributes, 0)))
-    print_fields(pairs)
+    print_fields((k, v) for k, v in pairs if v != "")  # e.g. no close time while open
     if resp.HasField("pending_decision"):
         d = resp.pending_decision
         state = render.enum_name(d.DESCRIPTOR.fields_by_name["state"], d.state)
