@@ -48,6 +48,7 @@ class BenchConfig:
     inflight: int = 0  # at most this many workflows open at once (0: no limit)
     pollers: int = 16  # decision pollers; as many activity pollers
     progress: bool = True
+    timeout: float = 0.0  # give up after this many seconds (0: wait for every workflow)
 
 
 @dataclass(slots=True)
@@ -65,6 +66,7 @@ class BenchResult:
     p99_ms: float
     max_ms: float
     errors: int = 0
+    timed_out: bool = False
     latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     def summary(self) -> dict[str, object]:
@@ -105,11 +107,17 @@ class _Progress:
 
 
 def _decide(events: list, cfg: BenchConfig, task_list: str) -> decision_pb2.Decision:
-    """The next decision of a bench workflow, from its whole history."""
-    activities_done = timers_started = timers_fired = signals = 0
+    """The next decision of a bench workflow, from its whole history (empty: nothing to do yet).
+
+    Like a real workflow it waits for what it started: an activity whose completion was
+    buffered while this decision ran is still pending here, so nothing new is scheduled.
+    """
+    scheduled = activities_done = timers_started = timers_fired = signals = 0
     for e in events:
         which = e.WhichOneof("attributes")
-        if which == "activity_task_completed_event_attributes":
+        if which == "activity_task_scheduled_event_attributes":
+            scheduled += 1
+        elif which == "activity_task_completed_event_attributes":
             activities_done += 1
         elif which == "workflow_execution_signaled_event_attributes":
             signals += 1
@@ -118,6 +126,8 @@ def _decide(events: list, cfg: BenchConfig, task_list: str) -> decision_pb2.Deci
         elif which == "timer_fired_event_attributes":
             timers_fired += 1
     d = decision_pb2.Decision()
+    if scheduled > activities_done:
+        return d  # the current activity is still running
     if activities_done < cfg.activities:
         a = d.schedule_activity_task_decision_attributes
         a.activity_id = str(activities_done)
@@ -131,8 +141,7 @@ def _decide(events: list, cfg: BenchConfig, task_list: str) -> decision_pb2.Deci
             t = d.start_timer_decision_attributes
             t.timer_id = f"timer-{timers_started}"
             t.start_to_fire_timeout.CopyFrom(_duration(cfg.timer_ms / 1000))
-            return d
-        return d  # a timer is pending: an empty decision is never sent (see caller)
+        return d  # else a timer is pending: an empty decision is never sent (see caller)
     if signals < cfg.signals:
         return d
     d.complete_workflow_execution_decision_attributes.SetInParent()
@@ -259,9 +268,16 @@ async def run(cfg: BenchConfig) -> BenchResult:
 
     workers = [asyncio.create_task(decider()) for _ in range(cfg.pollers)]
     workers += [asyncio.create_task(activity_worker()) for _ in range(cfg.pollers if cfg.activities else 0)]
-    try:
+    timed_out = False
+
+    async def everything() -> None:
         await asyncio.gather(*(start(i) for i in range(cfg.workflows)))
         await done.wait()
+
+    try:
+        await asyncio.wait_for(everything(), cfg.timeout or None)
+    except TimeoutError:
+        timed_out = True  # report what completed; the caller sees completed < workflows
     finally:
         elapsed = time.perf_counter() - t0
         done.set()
@@ -285,5 +301,6 @@ async def run(cfg: BenchConfig) -> BenchResult:
         p99_ms=round(percentile(ms, 0.99), 1),
         max_ms=round(ms[-1], 1) if ms else 0.0,
         errors=errors,
+        timed_out=timed_out,
         latencies_ms=ms,
     )

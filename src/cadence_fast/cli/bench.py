@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-c", "--concurrency", type=int, default=50, help="concurrent starts (default %(default)s)")
     p.add_argument("-i", "--inflight", type=int, default=0, help="at most N workflows open at once (0: no limit)")
     p.add_argument("--pollers", type=int, default=16, help="decision pollers, and as many activity pollers")
+    p.add_argument("--timeout", type=float, default=0.0,
+                   help="stop after this many seconds and report what completed (0: wait for all; exit 1 if cut short)")
     p.set_defaults(handler=run_command(_bench))
 
 
@@ -35,11 +37,11 @@ def _bench(args: argparse.Namespace) -> int:
 
     from cadence_fast.bench.basic import BenchConfig, run
 
-    for name in ("workflows", "concurrency", "pollers"):
+    for name in ("workflows", "concurrency", "pollers", "timer_ms"):
         if getattr(args, name) < 1:
-            print(f"cadence-fast: --{name} must be at least 1", file=sys.stderr)
+            print(f"cadence-fast: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
-    for name in ("activities", "signals", "timers", "inflight"):
+    for name in ("activities", "signals", "timers", "inflight", "timeout"):
         if getattr(args, name) < 0:
             print(f"cadence-fast: --{name} must not be negative", file=sys.stderr)
             return 2
@@ -55,6 +57,7 @@ def _bench(args: argparse.Namespace) -> int:
         inflight=args.inflight,
         pollers=args.pollers,
         progress=not args.json,
+        timeout=args.timeout,
     )
     result = uvloop.run(run(cfg))
     if args.json:
@@ -72,6 +75,7 @@ def _bench(args: argparse.Namespace) -> int:
                 ("latency p99", f"{result.p99_ms:.1f} ms"),
                 ("latency max", f"{result.max_ms:.1f} ms"),
                 ("rpc errors", result.errors),
+                *([("timed out", f"after {args.timeout:g} s")] if result.timed_out else []),
             ]
         )
     return 0 if result.completed == result.workflows else 1
