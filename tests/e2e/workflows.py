@@ -239,15 +239,18 @@ class SlowStepsWorkflow:
     async def run(self, steps: int, seconds: float) -> int:
         total = 0
         for _ in range(steps):
-            # Timeouts well above a server restart (a few seconds in pure-Python mode on a
-            # loaded machine, plus gRPC's reconnect backoff): the crash must not time them out.
+            # Heartbeat timeout above a server restart (a few seconds in pure-Python mode on
+            # a loaded machine): the crash must not time a running activity out. The retry
+            # policy covers the one window no server can close: an activity recorded as
+            # started whose poll reply died with the process (Cadence's answer is the same).
             total += await _act(
                 "heartbeating_activity",
                 int,
                 2,
                 seconds / 2,
-                heartbeat_timeout=timedelta(seconds=20),
-                start_to_close_timeout=timedelta(seconds=40),
+                heartbeat_timeout=timedelta(seconds=8),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy={"initial_interval": timedelta(seconds=1), "maximum_attempts": 3},
             )
         return total
 
