@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from cadence.api.v1 import history_pb2
+from cadence.api.v1 import history_pb2, workflow_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
@@ -234,3 +234,10 @@ def event_line(event: history_pb2.HistoryEvent, limit: int) -> str:
     """One self-contained line (for `observe`, where events arrive one by one)."""
     event_id, time, kind, details = event_row(event, limit)
     return f"{event_id:>5}  {time:<24}  {kind:<40}  {details}".rstrip()
+
+
+def execution_status(info: workflow_pb2.WorkflowExecutionInfo) -> str:
+    """COMPLETED, FAILED, ... for a closed run; OPEN while it runs."""
+    if info.close_status:
+        return enum_name(info.DESCRIPTOR.fields_by_name["close_status"], info.close_status)
+    return "OPEN"

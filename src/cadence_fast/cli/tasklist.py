@@ -8,16 +8,14 @@ from typing import Any
 from cadence.api.v1 import service_workflow_pb2, tasklist_pb2
 
 from cadence_fast.cli import render
+from cadence_fast.cli.args import add_domain, call, leaf, require, resolve_domain, workflow_api
 from cadence_fast.cli.common import (
     CliError,
-    add_address,
-    add_json,
     print_fields,
     print_json,
     print_table,
     run_command,
 )
-from cadence_fast.cli.workflow import add_domain, call, require, resolve_domain, workflow_api
 
 TASK_LIST_TYPES = {
     "decision": tasklist_pb2.TASK_LIST_TYPE_DECISION,
@@ -103,14 +101,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _leaf(gsub: argparse._SubParsersAction, name: str, help: str, aliases: list[str]) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = gsub.add_parser(name, help=help, description=help, aliases=aliases)
-    add_address(p)
-    add_domain(p)
-    add_json(p)
-    return p
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     group = sub.add_parser(
         "tasklist", aliases=["tl"], help="inspect task lists",
@@ -119,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_domain(group, dest="group_domain")
     gsub = group.add_subparsers(dest="tasklist_command", metavar="COMMAND")
 
-    p = _leaf(gsub, "describe", "pollers and backlog of a task list", ["desc"])
+    p = leaf(gsub, "describe", "pollers and backlog of a task list", ["desc"])
     p.add_argument("--tasklist", "--tl", dest="tasklist", help="task list name (required)")
     p.add_argument(
         "--tasklisttype", "--tlt", dest="tasklisttype", default="decision",
@@ -127,9 +117,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler=cmd_describe)
 
-    p = _leaf(gsub, "list-partition", "partitions of a task list and the hosts owning them", ["lp"])
+    p = leaf(gsub, "list-partition", "partitions of a task list and the hosts owning them", ["lp"])
     p.add_argument("--tasklist", "--tl", dest="tasklist", help="task list name (required)")
     p.set_defaults(handler=cmd_list_partition)
 
-    p = _leaf(gsub, "list", "the task lists of a domain", ["l"])
+    p = leaf(gsub, "list", "the task lists of a domain", ["l"])
     p.set_defaults(handler=cmd_list)

@@ -4,22 +4,17 @@ Names, flags and aliases follow the Go CLI (`--workflow_id/--wid/-w`, `--tasklis
 The domain comes from `--domain` (given after `workflow` or after the subcommand) or the
 environment variable CADENCE_CLI_DOMAIN. Every command talks to the frontend over plain gRPC
 with the official client's generated stubs; server errors print as one line and exit 1.
+list / scan / count live in workflow_list.py; rendering of events in render.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import binascii
-import datetime as dt
 import json
-import os
-import re
-import socket
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -27,33 +22,31 @@ from cadence.api.v1 import (
     common_pb2,
     history_pb2,
     query_pb2,
-    service_visibility_pb2,
-    service_visibility_pb2_grpc,
     service_workflow_pb2,
     service_workflow_pb2_grpc,
     tasklist_pb2,
-    visibility_pb2,
     workflow_pb2,
 )
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from cadence_fast.cli import render
-from cadence_fast.cli.common import (
-    CALL_METADATA,
-    CliError,
-    add_address,
-    add_json,
-    channel,
-    print_fields,
-    print_json,
-    print_table,
-    run_command,
-    to_dict,
+from cadence_fast.cli import render, workflow_list
+from cadence_fast.cli.args import (
+    add_domain,
+    add_input,
+    call,
+    duration,
+    identity,
+    leaf,
+    parse_choice,
+    parse_json_values,
+    parse_key_values,
+    parse_seconds,
+    read_input,
+    require,
+    resolve_domain,
+    workflow_api,
 )
+from cadence_fast.cli.common import CliError, print_fields, print_json, print_table, run_command, to_dict
 
-DOMAIN_ENV = "CADENCE_CLI_DOMAIN"
-#: Deadline of an ordinary call. Long polls (run, observe) use POLL_SECONDS per call instead.
-CALL_SECONDS = 30.0
 #: One long poll of GetWorkflowExecutionHistory; the server answers shortly before it.
 POLL_SECONDS = 60.0
 DEFAULT_DECISION_TIMEOUT = 10
@@ -71,14 +64,6 @@ REUSE_POLICIES = {
     "terminateifrunning": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING,
 }
 
-CLOSE_STATUSES = {
-    "completed": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_COMPLETED,
-    "failed": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_FAILED,
-    "canceled": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_CANCELED,
-    "terminated": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_TERMINATED,
-    "continued_as_new": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_CONTINUED_AS_NEW,
-    "timed_out": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_TIMED_OUT,
-}
 
 QUERY_REJECT_CONDITIONS = {
     "not_open": query_pb2.QUERY_REJECT_CONDITION_NOT_OPEN,
@@ -98,38 +83,8 @@ CLOSE_EVENT_STATUS = {
 RESET_TYPES = ("LastDecisionCompleted", "FirstDecisionCompleted")
 
 
-def identity() -> str:
-    return f"cadence-fast-cli@{socket.gethostname()}"
-
-
 # --------------------------------------------------------------------------------------------
-# Flags shared by several commands
-
-
-def add_domain(parser: argparse.ArgumentParser, dest: str = "domain") -> None:
-    parser.add_argument(
-        "--domain", "--do", "-d", dest=dest, default=None, metavar="DOMAIN",
-        help=f"domain of the workflows (env {DOMAIN_ENV})",
-    )
-
-
-def resolve_domain(args: argparse.Namespace) -> str:
-    # The group-level flag has its own dest: a subcommand's default would overwrite it otherwise.
-    domain = getattr(args, "domain", None) or getattr(args, "group_domain", None) or os.environ.get(DOMAIN_ENV)
-    if not domain:
-        raise CliError(f"a domain is required: give --domain or set {DOMAIN_ENV}")
-    return str(domain)
-
-
-def _leaf(
-    gsub: argparse._SubParsersAction, name: str, help: str, aliases: Sequence[str] = (), json_flag: bool = True
-) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = gsub.add_parser(name, help=help, aliases=list(aliases), description=help)
-    add_address(p)
-    add_domain(p)
-    if json_flag:
-        add_json(p)
-    return p
+# Flags of the workflow commands
 
 
 def add_execution(parser: argparse.ArgumentParser) -> None:
@@ -171,13 +126,6 @@ def add_start_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_input(
-    parser: argparse.ArgumentParser, flag: str = "--input", alias: str = "-i", dest: str = "input", file_alias: str = "--if"
-) -> None:
-    parser.add_argument(flag, alias, dest=dest, help="JSON value(s), several separated by spaces")
-    parser.add_argument(f"{flag}_file", file_alias, dest=f"{dest}_file", help=f"read {flag} from this file")
-
-
 def add_field_length(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max_field_length", "--maxl", dest="max_field_length", type=int, default=DEFAULT_FIELD_LENGTH,
@@ -190,137 +138,10 @@ def field_limit(args: argparse.Namespace) -> int:
     return 0 if args.print_full else max(args.max_field_length, 0)
 
 
-# --------------------------------------------------------------------------------------------
-# Parsing what the user typed; errors name the flag
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_seconds(text: str | None, flag: str, required: bool = False, positive: bool = True) -> float | None:
-    if text is None or text == "":
-        if required:
-            raise CliError(f"{flag} is required")
-        return None
-    m = _DURATION.match(str(text))
-    if not m:
-        raise CliError(f"{flag}: {text!r} is not a duration (seconds, or a number with ms/s/m/h/d)")
-    seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    if positive and seconds <= 0:
-        raise CliError(f"{flag} must be greater than 0")
-    return seconds
-
-
-def duration(seconds: float) -> Any:
-    from google.protobuf.duration_pb2 import Duration
-
-    d = Duration()
-    d.FromNanoseconds(int(round(seconds * 1e9)))
-    return d
-
-
-def parse_json_values(text: str, flag: str) -> bytes:
-    """Validate one or more JSON values separated by whitespace; send the text as given."""
-    decoder = json.JSONDecoder()
-    i, n = 0, len(text)
-    while True:
-        while i < n and text[i].isspace():
-            i += 1
-        if i >= n:
-            break
-        try:
-            _, i = decoder.raw_decode(text, i)
-        except json.JSONDecodeError as e:
-            raise CliError(f"{flag}: not valid JSON ({e.msg} at column {e.colno}): {text!r}") from None
-    return text.strip().encode("utf-8")
-
-
-def read_input(args: argparse.Namespace, dest: str = "input", flag: str = "--input") -> common_pb2.Payload | None:
-    text = getattr(args, dest, None)
-    path = getattr(args, f"{dest}_file", None)
-    if text is not None and path:
-        raise CliError(f"give {flag} or {flag}_file, not both")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise CliError(f"{flag}_file: cannot read {path}: {e.strerror or e}") from None
-        flag = f"{flag}_file"
-    if text is None or text.strip() == "":
-        return None
-    return common_pb2.Payload(data=parse_json_values(text, flag))
-
-
-def parse_key_values(items: Iterable[str], flag: str) -> dict[str, common_pb2.Payload]:
-    out: dict[str, common_pb2.Payload] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"{flag}: expected KEY=JSON, got {item!r}")
-        out[key.strip()] = common_pb2.Payload(data=parse_json_values(value, f"{flag} {key.strip()}"))
-    return out
-
-
-def parse_time(text: str, flag: str) -> Timestamp:
-    """RFC 3339 (`2024-01-02T03:04:05Z`), epoch nanoseconds, or a duration back from now (`15m`, `2d`)."""
-    ts = Timestamp()
-    text = text.strip()
-    if text.isdigit() and len(text) > 12:
-        ts.FromNanoseconds(int(text))
-        return ts
-    m = _DURATION.match(text)
-    if m:
-        ago = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        ts.FromNanoseconds(time.time_ns() - int(ago * 1e9))
-        return ts
-    try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise CliError(f"{flag}: {text!r} is not a time (RFC 3339, epoch nanoseconds, or a duration ago like 2h)") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    ts.FromDatetime(t)
-    return ts
-
-
-def parse_choice(text: str | None, table: dict[str, Any], flag: str) -> Any:
-    if text is None:
-        return None
-    key = text.strip().lower().replace("-", "").replace(" ", "") if table is REUSE_POLICIES else text.strip().lower()
-    if key not in table:
-        names = ", ".join(k for k in table if not k.isdigit())
-        raise CliError(f"{flag}: unknown value {text!r} (one of: {names})")
-    return table[key]
-
-
-def require(value: str | None, flag: str) -> str:
-    if not value:
-        raise CliError(f"{flag} is required")
-    return value
-
-
 def execution(args: argparse.Namespace) -> common_pb2.WorkflowExecution:
     return common_pb2.WorkflowExecution(
         workflow_id=require(args.workflow_id, "--workflow_id"), run_id=args.run_id or ""
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Stubs
-
-
-def workflow_api(args: argparse.Namespace) -> service_workflow_pb2_grpc.WorkflowAPIStub:
-    return service_workflow_pb2_grpc.WorkflowAPIStub(channel(args.address))
-
-
-def visibility_api(args: argparse.Namespace) -> service_visibility_pb2_grpc.VisibilityAPIStub:
-    return service_visibility_pb2_grpc.VisibilityAPIStub(channel(args.address))
-
-
-def call(method: Callable[..., Any], request: Any, timeout: float = CALL_SECONDS) -> Any:
-    return method(request, timeout=timeout, metadata=CALL_METADATA)
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,13 +448,6 @@ def cmd_observe(args: argparse.Namespace) -> int:
             time.sleep(0.2)  # an early answer with nothing new: don't spin
 
 
-def status_name(info: workflow_pb2.WorkflowExecutionInfo) -> str:
-    if info.close_status:
-        field = info.DESCRIPTOR.fields_by_name["close_status"]
-        return render.enum_name(field, info.close_status)
-    return "OPEN"
-
-
 @run_command
 def cmd_describe(args: argparse.Namespace) -> int:
     domain = resolve_domain(args)
@@ -648,7 +462,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         ("Run id", info.workflow_execution.run_id),
         ("Type", info.type.name),
         ("Task list", config.task_list.name or info.task_list),
-        ("Status", status_name(info)),
+        ("Status", render.execution_status(info)),
         ("Start time", render.format_time(info.start_time)),
         ("Execution time", render.format_time(info.execution_time)),
         ("Close time", render.format_time(info.close_time)),
@@ -702,188 +516,6 @@ def cmd_describe(args: argparse.Namespace) -> int:
                 for c in resp.pending_children
             ],
         )
-    return 0
-
-
-# --------------------------------------------------------------------------------------------
-# list / scan / count
-
-
-def execution_rows(
-    executions: Sequence[workflow_pb2.WorkflowExecutionInfo], args: argparse.Namespace
-) -> tuple[list[str], list[list[Any]]]:
-    headers = ["WORKFLOW TYPE", "WORKFLOW ID", "RUN ID", "TASK LIST", "START TIME", "CLOSE TIME", "STATUS"]
-    if args.print_memo:
-        headers.append("MEMO")
-    if args.print_search_attr:
-        headers.append("SEARCH ATTRIBUTES")
-    rows = []
-    for info in executions:
-        row: list[Any] = [
-            info.type.name, info.workflow_execution.workflow_id, info.workflow_execution.run_id,
-            info.task_list or info.task_list_info.name, render.format_time(info.start_time),
-            render.format_time(info.close_time), status_name(info),
-        ]
-        if args.print_memo:
-            row.append(render.value_text(info.DESCRIPTOR.fields_by_name["memo"], info.memo, 0))
-        if args.print_search_attr:
-            row.append(render.value_text(info.DESCRIPTOR.fields_by_name["search_attributes"], info.search_attributes, 0))
-        rows.append(row)
-    return headers, rows
-
-
-Fetch = Callable[[bytes], tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]]
-
-
-def page_through(fetch: Fetch, args: argparse.Namespace, mode: str) -> int:
-    """Print pages of executions. mode: "one" (first page, say if there is more), "all", "more"
-    (wait for Enter between pages, as the Go CLI's --more)."""
-    token = decode_token(getattr(args, "next_page_token", None))
-    total = 0
-    first = True
-    while True:
-        executions, token = fetch(token)
-        total += len(executions)
-        if args.json:
-            if mode == "one":
-                out: dict[str, Any] = {"executions": [to_dict(e) for e in executions]}
-                if token:
-                    out["next_page_token"] = base64.b64encode(token).decode()
-                print_json(out)
-                return 0
-            for e in executions:  # one JSON object per line: a stream a script can read page by page
-                print(json.dumps(to_dict(e), sort_keys=True), flush=True)
-        elif executions or first:
-            if not first:
-                print()
-            headers, rows = execution_rows(executions, args)
-            print_table(headers, rows)
-            sys.stdout.flush()
-        first = False
-        if not token:
-            return 0
-        if mode == "one":
-            print(
-                f"(more results: --more to page, --all for everything, or --next_page_token "
-                f"{base64.b64encode(token).decode()})",
-                file=sys.stderr,
-            )
-            return 0
-        if mode == "more":
-            print("-- more: press Enter for the next page, q then Enter to stop --", file=sys.stderr, flush=True)
-            answer = sys.stdin.readline()
-            if not answer or answer.strip().lower().startswith("q"):
-                return 0
-
-
-def decode_token(text: str | None) -> bytes:
-    if not text:
-        return b""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise CliError("--next_page_token: not a token printed by a previous page") from None
-
-
-def add_listing_flags(parser: argparse.ArgumentParser, pagesize: int) -> None:
-    parser.add_argument("--query", "-q", dest="query", default="", help="visibility query, e.g. \"WorkflowType = 'T'\"")
-    parser.add_argument(
-        "--pagesize", "--ps", dest="pagesize", type=int, default=pagesize, help="results per page (default %(default)s)"
-    )
-    parser.add_argument("--print_memo", "--pme", dest="print_memo", action="store_true", help="add a memo column")
-    parser.add_argument(
-        "--print_search_attr", "--psa", dest="print_search_attr", action="store_true",
-        help="add a search attributes column",
-    )
-
-
-def check_pagesize(args: argparse.Namespace) -> int:
-    if args.pagesize <= 0:
-        raise CliError("--pagesize must be greater than 0")
-    return int(args.pagesize)
-
-
-@run_command
-def cmd_list(args: argparse.Namespace) -> int:
-    domain = resolve_domain(args)
-    stub = visibility_api(args)
-    pagesize = check_pagesize(args)
-    if args.more and args.all:
-        raise CliError("give --more or --all, not both")
-    mode = "all" if args.all else "more" if args.more else "one"
-    if args.query:
-        def fetch_query(token: bytes) -> tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]:
-            req = service_visibility_pb2.ListWorkflowExecutionsRequest(
-                domain=domain, page_size=pagesize, next_page_token=token, query=args.query
-            )
-            resp = call(stub.ListWorkflowExecutions, req)
-            return resp.executions, resp.next_page_token
-        return page_through(fetch_query, args, mode)
-
-    filters = [f for f in ("workflow_id", "workflow_type", "status") if getattr(args, f)]
-    if len(filters) > 1:
-        raise CliError("give at most one of --workflow_id, --workflow_type, --status (or use --query)")
-    if args.status and args.open:
-        raise CliError("--status filters closed workflows; it cannot be used with --open")
-    status = parse_choice(args.status, CLOSE_STATUSES, "--status")
-    window = visibility_pb2.StartTimeFilter(
-        earliest_time=parse_time(args.earliest_time, "--earliest_time") if args.earliest_time else Timestamp(),
-        latest_time=parse_time(args.latest_time, "--latest_time") if args.latest_time else now_timestamp(),
-    )
-    common: dict[str, Any] = {"domain": domain, "page_size": pagesize, "start_time_filter": window}
-    if args.workflow_id:
-        common["execution_filter"] = visibility_pb2.WorkflowExecutionFilter(workflow_id=args.workflow_id)
-    elif args.workflow_type:
-        common["type_filter"] = visibility_pb2.WorkflowTypeFilter(name=args.workflow_type)
-
-    def fetch_filtered(token: bytes) -> tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]:
-        if args.open:
-            resp = call(
-                stub.ListOpenWorkflowExecutions,
-                service_visibility_pb2.ListOpenWorkflowExecutionsRequest(next_page_token=token, **common),
-            )
-        else:
-            req = service_visibility_pb2.ListClosedWorkflowExecutionsRequest(next_page_token=token, **common)
-            if status is not None:
-                req.status_filter.status = status
-            resp = call(stub.ListClosedWorkflowExecutions, req)
-        return resp.executions, resp.next_page_token
-
-    return page_through(fetch_filtered, args, mode)
-
-
-def now_timestamp() -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(time.time_ns())
-    return ts
-
-
-@run_command
-def cmd_scan(args: argparse.Namespace) -> int:
-    domain = resolve_domain(args)
-    stub = visibility_api(args)
-    pagesize = check_pagesize(args)
-
-    def fetch(token: bytes) -> tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]:
-        req = service_visibility_pb2.ScanWorkflowExecutionsRequest(
-            domain=domain, page_size=pagesize, next_page_token=token, query=args.query
-        )
-        resp = call(stub.ScanWorkflowExecutions, req)
-        return resp.executions, resp.next_page_token
-
-    # A scan is for everything that matches: all pages, no prompt.
-    return page_through(fetch, args, "all")
-
-
-@run_command
-def cmd_count(args: argparse.Namespace) -> int:
-    domain = resolve_domain(args)
-    req = service_visibility_pb2.CountWorkflowExecutionsRequest(domain=domain, query=args.query)
-    resp = call(visibility_api(args).CountWorkflowExecutions, req)
-    if args.json:
-        print_json({"count": resp.count})
-    else:
-        print(resp.count)
     return 0
 
 
@@ -1018,59 +650,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_domain(group, dest="group_domain")
     gsub = group.add_subparsers(dest="workflow_command", metavar="COMMAND")
 
-    p = _leaf(gsub, "start", "start a workflow and print its ids")
+    p = leaf(gsub, "start", "start a workflow and print its ids")
     add_start_flags(p)
     p.set_defaults(handler=cmd_start)
 
-    p = _leaf(gsub, "run", "start a workflow and wait for its result (exit 1 unless it completes)")
+    p = leaf(gsub, "run", "start a workflow and wait for its result (exit 1 unless it completes)")
     add_start_flags(p)
     p.add_argument("--timeout", dest="timeout", help="stop waiting after this long (default: execution timeout + 60s)")
     p.set_defaults(handler=cmd_run)
 
-    p = _leaf(gsub, "signalwithstart", "signal a workflow, starting it if it is not running")
+    p = leaf(gsub, "signalwithstart", "signal a workflow, starting it if it is not running")
     add_start_flags(p)
     p.add_argument("--signal_name", "--sn", "--name", "-n", dest="signal_name", help="signal name (required)")
     add_input(p, "--signal_input", "--si", "signal_input", "--sif")
     p.set_defaults(handler=cmd_signal_with_start)
 
-    p = _leaf(gsub, "show", "print the history of a run, one line per event")
+    p = leaf(gsub, "show", "print the history of a run, one line per event")
     add_execution(p)
     add_field_length(p)
     p.add_argument("--event_id", dest="event_id", type=int, help="print this one event in full")
     p.add_argument("--output_filename", "--of", dest="output_filename", help="write the history as JSON to a file")
     p.set_defaults(handler=cmd_show)
 
-    p = _leaf(gsub, "observe", "follow the history of a run as events land, until it closes", aliases=["ob"])
+    p = leaf(gsub, "observe", "follow the history of a run as events land, until it closes", aliases=["ob"])
     add_execution(p)
     add_field_length(p)
     p.set_defaults(handler=cmd_observe)
 
-    p = _leaf(gsub, "describe", "describe a run: status, configuration, pending work", aliases=["desc"])
+    p = leaf(gsub, "describe", "describe a run: status, configuration, pending work", aliases=["desc"])
     add_execution(p)
     p.set_defaults(handler=cmd_describe)
 
-    p = _leaf(gsub, "list", "list workflows (open or closed, or by --query)", aliases=["l"])
-    add_listing_flags(p, pagesize=10)
-    p.add_argument("--open", "--op", dest="open", action="store_true", help="open workflows (default: closed)")
-    p.add_argument("--more", "--m", dest="more", action="store_true", help="page: wait for Enter between pages")
-    p.add_argument("--all", dest="all", action="store_true", help="print every page")
-    p.add_argument("--next_page_token", dest="next_page_token", help="continue from a page a previous call printed")
-    p.add_argument("--earliest_time", "--et", dest="earliest_time", help="started at or after (RFC 3339 or e.g. 2h)")
-    p.add_argument("--latest_time", "--lt", dest="latest_time", help="started at or before (default now)")
-    p.add_argument("--workflow_id", "--wid", "-w", dest="workflow_id", help="filter by workflow id")
-    p.add_argument("--workflow_type", "--wt", dest="workflow_type", help="filter by workflow type")
-    p.add_argument("--status", "-s", dest="status", help="closed workflows with this status: " + ", ".join(CLOSE_STATUSES))
-    p.set_defaults(handler=cmd_list)
+    workflow_list.register(gsub)
 
-    p = _leaf(gsub, "scan", "list every workflow matching --query, all pages (unordered, fast)", aliases=["sc", "scanall"])
-    add_listing_flags(p, pagesize=1000)
-    p.set_defaults(handler=cmd_scan)
-
-    p = _leaf(gsub, "count", "count workflows matching --query", aliases=["cnt"])
-    p.add_argument("--query", "-q", dest="query", default="", help="visibility query (default: all workflows)")
-    p.set_defaults(handler=cmd_count)
-
-    p = _leaf(gsub, "query", "query a workflow's state through its worker")
+    p = leaf(gsub, "query", "query a workflow's state through its worker")
     add_execution(p)
     p.add_argument("--query_type", "--qt", dest="query_type", help="query type (required)")
     add_input(p)
@@ -1080,24 +693,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler=cmd_query)
 
-    p = _leaf(gsub, "signal", "send a signal to a workflow", aliases=["s"])
+    p = leaf(gsub, "signal", "send a signal to a workflow", aliases=["s"])
     add_execution(p)
     p.add_argument("--name", "-n", dest="name", help="signal name (required)")
     add_input(p)
     p.set_defaults(handler=cmd_signal)
 
-    p = _leaf(gsub, "cancel", "request cancellation of a workflow", aliases=["c"])
+    p = leaf(gsub, "cancel", "request cancellation of a workflow", aliases=["c"])
     add_execution(p)
     p.add_argument("--reason", "--re", dest="reason", help="why (recorded as the cancel cause)")
     p.set_defaults(handler=cmd_cancel)
 
-    p = _leaf(gsub, "terminate", "terminate a workflow now, without running its code", aliases=["term"])
+    p = leaf(gsub, "terminate", "terminate a workflow now, without running its code", aliases=["term"])
     add_execution(p)
     p.add_argument("--reason", "--re", dest="reason", help="why (recorded in the history)")
     p.add_argument("--details", "--de", dest="details", help="details, JSON")
     p.set_defaults(handler=cmd_terminate)
 
-    p = _leaf(gsub, "reset", "reset a workflow to an earlier decision, as a new run", aliases=["rs"])
+    p = leaf(gsub, "reset", "reset a workflow to an earlier decision, as a new run", aliases=["rs"])
     add_execution(p)
     p.add_argument(
         "--event_id", dest="event_id", type=int,
