@@ -229,3 +229,42 @@ def test_acknowledged_commits_survive_sigkill(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(check())
+
+
+async def test_a_write_lock_held_elsewhere_is_waited_for_without_blocking_the_loop(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/busy.db"
+    store = create_store(url)
+    await store.open(create_schema=True)
+    sid, rng = await owned_shard(store)
+    other = sqlite3.connect(tmp_path / "busy.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    commit = asyncio.ensure_future(store.commit(sid, rng, [create_op(uid(), uid("wf-"))]))
+    ticks = 0
+    for _ in range(10):
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not commit.done(), "the commit must wait for the lock"
+    assert ticks == 10
+    other.execute("ROLLBACK")
+    assert await commit == [None]
+    other.close()
+    await store.close()
+
+
+async def test_a_write_lock_never_released_gives_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cadence_fast.persistence.errors import Unavailable
+    from cadence_fast.persistence.sqlite import writer
+
+    monkeypatch.setattr(writer, "BUSY_DEADLINE", 0.2)
+    store = create_store(f"sqlite:///{tmp_path}/stuck.db")
+    await store.open(create_schema=True)
+    other = sqlite3.connect(tmp_path / "stuck.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(Unavailable):
+        await store.get_or_create_shard(7)
+    other.execute("ROLLBACK")
+    assert (await store.get_or_create_shard(7)).shard_id == 7  # the store works again
+    other.close()
+    await store.close()

@@ -12,21 +12,25 @@ state maps, one row per entry, so an update writes only what changed),
 committed batch of events), `transfer_tasks` / `timer_tasks` (the outbox per shard),
 `task_lists` / `tasks` (matching's leases and backlog) and `executions_visibility`.
 
-Write path: every write is a job for the single writer thread (`writer.py`), which
-merges all jobs queued meanwhile into one transaction (WAL, synchronous=FULL: one
-fsync per group), each job and each workflow op inside its own SAVEPOINT so a failed
+Write path (`writer.py`): one writer connection. Every write is a job; all jobs queued
+while a transaction commits go into the next one (group commit: WAL, synchronous=FULL,
+one fsync per group), each job and each workflow op inside its own SAVEPOINT so a failed
 condition leaves no trace while the rest commits. `commit` checks the shard's range_id
-first and fails whole with ShardOwnershipLost. The event loop never blocks on SQLite.
+first and fails whole with ShardOwnershipLost. Statements run on the event loop (tens
+of microseconds); COMMIT, the fsync, runs in a helper thread, so the loop never waits
+on the disk and a transaction costs two GIL hand-offs however many jobs it carries.
 
-Read path: a small thread pool, each thread with its own read-only connection; WAL
-lets them read the last committed state while the writer writes. The in-memory store
-has one connection, so its reads run on the writer thread between transactions.
+Read path: bounded reads (point lookups, pages of history, queues, backlog) run inline
+on a read-only connection of the loop: WAL gives it the last committed state while the
+writer works. Visibility queries, which may scan, run on a small reader thread pool.
+The in-memory store has one connection, so its reads use it between transactions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import struct
@@ -74,6 +78,7 @@ from cadence_fast.persistence.store import Store
 from cadence_fast.persistence.visibility_query import VisibilityQuery
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
 #: Threads (each with its own connection) serving reads of a file store.
@@ -182,6 +187,7 @@ class SQLiteStore(Store):
         self._writer: Writer | None = None
         self._conn: sqlite3.Connection | None = None  # the writer's connection
         self._readers: ThreadPoolExecutor | None = None
+        self._loop_reader: sqlite3.Connection | None = None  # reads on the event loop thread
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_local = threading.local()
         self._reader_lock = threading.Lock()
@@ -249,11 +255,27 @@ class SQLiteStore(Store):
         return self._writer.submit(fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A bounded read (point lookups, pages): run inline on the loop's read connection.
+
+        Microseconds from the page cache; a thread hop would cost more than the read
+        under a busy loop (the GIL convoy described in writer.py). WAL gives this
+        connection the last committed state while the writer works.
+        """
         if self._writer is None:
             raise StoreError("the SQLite store is not open")
-        if self.memory:
-            return await self._writer.submit(fn, transactional=False)
-        assert self._readers is not None
+        if self._loop_reader is None:  # in memory: the writer's connection is the database
+            return self._writer.run_now(fn)
+        try:
+            return fn(self._loop_reader)
+        except sqlite3.Error as e:
+            raise translate(e) from None
+
+    async def _read_slow(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A read that may scan (visibility queries): off the loop, on the reader threads."""
+        if self._writer is None:
+            raise StoreError("the SQLite store is not open")
+        if self._readers is None:
+            return self._writer.run_now(fn)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._run_read, fn)
 
@@ -272,9 +294,11 @@ class SQLiteStore(Store):
             return
         conn = await asyncio.to_thread(self._open_writer, create_schema)
         self._conn = conn
-        self._writer = Writer(conn, self.path)
         if not self.memory:
+            self._loop_reader = await asyncio.to_thread(self._connect, create=False, read_only=True)
+            self._loop_reader.execute("PRAGMA query_only = 1")
             self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="sqlite-reader")
+        self._writer = Writer(conn, self.path, sync_commit_in_thread=not self.memory)
 
     def _open_writer(self, create_schema: bool) -> sqlite3.Connection:
         conn = self._connect(create=create_schema)
@@ -299,11 +323,20 @@ class SQLiteStore(Store):
         writer, self._writer = self._writer, None
         if writer is not None:
             await writer.stop()
+            log.info(
+                "sqlite writer: %d jobs in %d transactions, busy %.1f s",
+                writer.jobs,
+                writer.transactions,
+                writer.busy_seconds,
+            )
         readers, self._readers = self._readers, None
         if readers is not None:
             await asyncio.to_thread(readers.shutdown, True)
         with self._reader_lock:
             conns, self._reader_conns = self._reader_conns, []
+        loop_reader, self._loop_reader = self._loop_reader, None
+        if loop_reader is not None:
+            conns.append(loop_reader)
         for c in conns:
             c.close()
         conn, self._conn = self._conn, None
@@ -824,7 +857,7 @@ class SQLiteStore(Store):
     ) -> tuple[list[VisibilityRecord], bytes | None]:
         limit = page_size + 1 if page_size > 0 else -1
         cq, sql, params = list_workflows_sql(_VISIBILITY_COLUMNS, domain_id, query, limit, next_page_token)
-        rows = await self._read(lambda c: c.execute(sql, params).fetchall())
+        rows = await self._read_slow(lambda c: c.execute(sql, params).fetchall())
         records = [_visibility(r) for r in rows]
         if page_size > 0 and len(records) > page_size:
             records = records[:page_size]
@@ -833,7 +866,7 @@ class SQLiteStore(Store):
 
     async def count_workflows(self, domain_id: str, query: VisibilityQuery) -> int:
         sql, params = count_workflows_sql(domain_id, query)
-        row = await self._read(lambda c: c.execute(sql, params).fetchone())
+        row = await self._read_slow(lambda c: c.execute(sql, params).fetchone())
         return int(row[0])
 
 
