@@ -105,8 +105,8 @@ async def test_bad_attributes_fail_the_decision_and_keep_nothing(tmp_path: Path)
             workflow_pb2.DECISION_TASK_FAILED_CAUSE_SCHEDULE_ACTIVITY_DUPLICATE_ID
         )
         unsupported = decision_pb2.Decision(
-            continue_as_new_workflow_execution_decision_attributes=(
-                decision_pb2.ContinueAsNewWorkflowExecutionDecisionAttributes()
+            start_child_workflow_execution_decision_attributes=(
+                decision_pb2.StartChildWorkflowExecutionDecisionAttributes()
             )
         )
         task = await env.poll_decision(timeout=5)
@@ -114,7 +114,7 @@ async def test_bad_attributes_fail_the_decision_and_keep_nothing(tmp_path: Path)
         await env.complete_decision(task.task_token, [unsupported])
         events = await env.history_events(wf)
         assert events[-1].decision_task_failed_event_attributes.cause == (
-            workflow_pb2.DECISION_TASK_FAILED_CAUSE_BAD_CONTINUE_AS_NEW_ATTRIBUTES
+            workflow_pb2.DECISION_TASK_FAILED_CAUSE_BAD_START_CHILD_EXECUTION_ATTRIBUTES
         )
     finally:
         await env.close()

@@ -146,7 +146,7 @@ class Mutation:
 
     __slots__ = (
         "events", "dirty", "transfer", "timers", "visibility", "now", "condition_next_event_id",
-        "decision_scheduled", "closed",
+        "decision_scheduled", "closed", "new_run",
     )  # fmt: skip
 
     def __init__(self, now: int, condition_next_event_id: int) -> None:
@@ -159,6 +159,7 @@ class Mutation:
         self.condition_next_event_id = condition_next_event_id
         self.decision_scheduled = False
         self.closed = False
+        self.new_run = None  # (MutableState, CreateWorkflow) of a continue-as-new in this transition
 
 
 class MutableState:
@@ -173,7 +174,7 @@ class MutableState:
         "cancel_requested", "cancel_request_id", "signal_count", "memo", "search_attributes",
         "close_event_id", "retry_policy", "attempt", "cron_schedule", "expiration_time", "buffered_seq",
         "parent", "identity", "last_update_time", "history_size", "decision_backoff_until", "retention",
-        "decision_identity",
+        "decision_identity", "start_input", "start_header",
     )  # fmt: skip
     __slots__ = INFO_FIELDS + (
         "activities",
@@ -230,6 +231,9 @@ class MutableState:
         self.decision_backoff_until = 0
         self.retention = 0  # ns the closed run is kept (the domain's retention at start)
         self.decision_identity = ""
+        # the start request's input and header, kept for runs that retry or cron (their successor reuses them)
+        self.start_input = b""
+        self.start_header = b""
         # maps (rows of their own in the store)
         self.activities: dict = {}  # schedule id -> ActivityInfo
         self.activity_ids: dict = {}  # activity id -> schedule id

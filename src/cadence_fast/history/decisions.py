@@ -16,7 +16,7 @@ from cadence.api.v1 import common_pb2, decision_pb2, history_pb2, service_worker
 
 from cadence_fast._core import mutable_state as core
 from cadence_fast.domain.cache import DomainEntry
-from cadence_fast.history import codec, tokens
+from cadence_fast.history import codec, continuation, cron, tokens
 from cadence_fast.history.errors import DecisionFailed
 from cadence_fast.matching.task import MatchTask
 from cadence_fast.persistence.records import CloseStatus, TaskListType
@@ -42,7 +42,6 @@ _COMPLETION_KINDS = frozenset(
 )
 
 _UNSUPPORTED = {
-    "continue_as_new_workflow_execution_decision_attributes": C.DECISION_TASK_FAILED_CAUSE_BAD_CONTINUE_AS_NEW_ATTRIBUTES,
     "start_child_workflow_execution_decision_attributes": C.DECISION_TASK_FAILED_CAUSE_BAD_START_CHILD_EXECUTION_ATTRIBUTES,
     "signal_external_workflow_execution_decision_attributes": (
         C.DECISION_TASK_FAILED_CAUSE_BAD_SIGNAL_WORKFLOW_EXECUTION_ATTRIBUTES
@@ -320,6 +319,16 @@ class DecisionHandler:
     def _complete_workflow(
         self, ctx: _Context, attrs: decision_pb2.CompleteWorkflowExecutionDecisionAttributes
     ) -> None:
+        if continuation.close_or_continue(
+            self.engine,
+            ctx.ms,
+            ctx.mut,
+            ctx.domain,
+            CloseStatus.COMPLETED,
+            ctx.completed_id,
+            result=attrs.result,
+        ):
+            return
         ctx.ms.add_event(
             ctx.mut,
             workflow_execution_completed_event_attributes=history_pb2.WorkflowExecutionCompletedEventAttributes(
@@ -331,6 +340,16 @@ class DecisionHandler:
     def _fail_workflow(
         self, ctx: _Context, attrs: decision_pb2.FailWorkflowExecutionDecisionAttributes
     ) -> None:
+        if continuation.close_or_continue(
+            self.engine,
+            ctx.ms,
+            ctx.mut,
+            ctx.domain,
+            CloseStatus.FAILED,
+            ctx.completed_id,
+            failure=attrs.failure,
+        ):
+            return
         ctx.ms.add_event(
             ctx.mut,
             workflow_execution_failed_event_attributes=history_pb2.WorkflowExecutionFailedEventAttributes(
@@ -338,6 +357,26 @@ class DecisionHandler:
             ),
         )
         self.engine.close_run(ctx.ms, ctx.mut, CloseStatus.FAILED)
+
+    def _continue_as_new(
+        self, ctx: _Context, attrs: decision_pb2.ContinueAsNewWorkflowExecutionDecisionAttributes
+    ) -> None:
+        bad = C.DECISION_TASK_FAILED_CAUSE_BAD_CONTINUE_AS_NEW_ATTRIBUTES
+        for name in (
+            "execution_start_to_close_timeout",
+            "task_start_to_close_timeout",
+            "backoff_start_interval",
+        ):
+            if core.dur_ns(getattr(attrs, name)) < 0:
+                raise DecisionFailed(bad, f"A valid {name} may not be negative.")
+        if attrs.cron_schedule:
+            try:
+                cron.validate(attrs.cron_schedule)
+            except cron.CronError as e:
+                raise DecisionFailed(bad, str(e)) from None
+        if attrs.initiator not in (0, C.CONTINUE_AS_NEW_INITIATOR_DECIDER):
+            raise DecisionFailed(bad, "Only the DECIDER initiator may be set on a ContinueAsNew decision.")
+        continuation.continue_as_new(self.engine, ctx.ms, ctx.mut, ctx.domain, attrs, ctx.completed_id)
 
     def _cancel_workflow(
         self, ctx: _Context, attrs: decision_pb2.CancelWorkflowExecutionDecisionAttributes
@@ -360,6 +399,7 @@ class DecisionHandler:
         "complete_workflow_execution_decision_attributes": _complete_workflow,
         "fail_workflow_execution_decision_attributes": _fail_workflow,
         "cancel_workflow_execution_decision_attributes": _cancel_workflow,
+        "continue_as_new_workflow_execution_decision_attributes": _continue_as_new,
     }
 
     # --- activity attempts, timers, retries ---------------------------------------------

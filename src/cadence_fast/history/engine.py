@@ -28,8 +28,9 @@ from cadence_fast import errors
 from cadence_fast._core import mutable_state as core
 from cadence_fast.config import ServerConfig
 from cadence_fast.domain.cache import DomainCache, DomainEntry
-from cadence_fast.history import codec, tokens
+from cadence_fast.history import codec, cron, tokens
 from cadence_fast.history.cache import ExecutionCache, RunKey
+from cadence_fast.history.continuation import Continuation
 from cadence_fast.history.decisions import STARTED_NO_EVENT
 from cadence_fast.history.errors import DecisionFailed, StaleTaskError
 from cadence_fast.history.queues import TimerQueue, TransferQueue, now_ns
@@ -322,8 +323,14 @@ class HistoryEngine:
             transfer_tasks=self._transfer_tasks(ms, mut),
             timer_tasks=self._timer_tasks(ms, mut),
             visibility=self.visibility_record(ms) if mut.visibility else None,
+            new_run=mut.new_run[1] if mut.new_run is not None else None,
         )
         await shard.commit(op)
+        if mut.new_run is not None:
+            new_ms, create = mut.new_run
+            new_ms.set_history([b.data for b in create.history], HISTORY_CACHE_LIMIT)
+            self.cache.put((new_ms.domain_id, new_ms.workflow_id, new_ms.run_id), new_ms)
+            self.cache.set_current(new_ms.domain_id, new_ms.workflow_id, new_ms.run_id)
         if data:
             ms.append_history(data, HISTORY_CACHE_LIMIT)
             self._notify_waiters((ms.domain_id, ms.workflow_id, ms.run_id))
@@ -437,6 +444,11 @@ class HistoryEngine:
     ) -> str:
         if domain.deprecated:
             raise errors.BadRequestError(f"Domain {domain.name} is deprecated.")
+        if req.cron_schedule:
+            try:
+                cron.validate(req.cron_schedule)
+            except cron.CronError as e:
+                raise errors.BadRequestError(f"Invalid CronSchedule: {e}") from None
         shard = self.shard_for(req.workflow_id)
         mode = CreateMode.BRAND_NEW
         previous_run_id = ""
@@ -516,6 +528,7 @@ class HistoryEngine:
         signal: service_workflow_pb2.SignalWithStartWorkflowExecutionRequest | None,
         mode: CreateMode,
         previous_run_id: str,
+        continued: Continuation | None = None,
     ) -> tuple[MutableState, CreateWorkflow]:
         now = now_ns()
         run_id = str(uuid.uuid4())
@@ -540,8 +553,21 @@ class HistoryEngine:
             ms.search_attributes = req.search_attributes.SerializeToString()
         if req.HasField("retry_policy"):
             ms.retry_policy = req.retry_policy.SerializeToString()
+        if ms.retry_policy or ms.cron_schedule:
+            ms.start_input = req.input.data
+            if req.HasField("header"):
+                ms.start_header = req.header.SerializeToString()
         ms.history_complete = True
-        backoff = self._first_decision_backoff(req, now)
+        if continued is not None:
+            backoff = continued.backoff
+            ms.first_run_id = continued.first_run_id
+            ms.attempt = continued.attempt
+            ms.expiration_time = continued.expiration_time
+        else:
+            backoff = self._first_decision_backoff(req, now)
+            if req.HasField("retry_policy") and req.retry_policy.HasField("expiration_interval"):
+                expiration = core.dur_ns(req.retry_policy.expiration_interval)
+                ms.expiration_time = now + expiration if expiration > 0 else 0
         ms.execution_time = now + backoff
 
         mut = core.Mutation(now, 0)
@@ -553,8 +579,8 @@ class HistoryEngine:
             task_start_to_close_timeout=core.dur(ms.task_timeout),
             original_execution_run_id=run_id,
             identity=req.identity,
-            first_execution_run_id=run_id,
-            attempt=0,
+            first_execution_run_id=ms.first_run_id,
+            attempt=ms.attempt,
             cron_schedule=req.cron_schedule,
             request_id=req.request_id,
             cron_overlap_policy=req.cron_overlap_policy,
@@ -570,6 +596,15 @@ class HistoryEngine:
                 getattr(started, name).CopyFrom(getattr(req, name))
         if backoff:
             started.first_decision_task_backoff.CopyFrom(core.dur(backoff))
+        if ms.expiration_time:
+            started.expiration_time.CopyFrom(core.ts(ms.expiration_time))
+        if continued is not None:
+            started.continued_execution_run_id = previous_run_id
+            started.initiator = continued.initiator  # type: ignore[assignment]
+            if continued.failure is not None:
+                started.continued_failure.CopyFrom(continued.failure)
+            if continued.last_completion_result is not None:
+                started.last_completion_result.CopyFrom(continued.last_completion_result)
         started.first_scheduled_time.CopyFrom(core.ts(now))
         ms.add_event(mut, workflow_execution_started_event_attributes=started)
         if signal is not None:
@@ -624,6 +659,9 @@ class HistoryEngine:
             first = core.ts_ns(req.first_run_at)
             if first > now:
                 backoff = max(backoff, first - now)
+        if req.cron_schedule:
+            # a cron workflow's first run waits for the schedule's first tick
+            backoff = max(backoff, cron.backoff_ns(req.cron_schedule, now))
         return max(0, backoff)
 
     # --- signal / cancel / terminate ---------------------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cadence.api.v1 import history_pb2, workflow_pb2
+from cadence.api.v1 import common_pb2, history_pb2, workflow_pb2
 
 from cadence_fast import errors
 from cadence_fast._core import mutable_state as core
-from cadence_fast.history import codec
+from cadence_fast.history import codec, continuation
 from cadence_fast.history.decisions import STARTED_NO_EVENT, activity_match_task
 from cadence_fast.history.queues import now_ns
 from cadence_fast.persistence import errors as store_errors
@@ -66,6 +66,8 @@ class Executors:
         if handler is None:
             return
         args = codec.unpack(task.data)
+        if task.task_type == codec.TIMER_WORKFLOW_TIMEOUT:
+            args = (await self.engine.domains.get_by_id(task.domain_id),)
         try:
             await self.engine.transition(key, lambda ms, mut: handler(self, ms, mut, args))
         except (errors.EntityNotExistsError, errors.WorkflowExecutionAlreadyCompletedError):
@@ -142,6 +144,12 @@ class Executors:
         if not ms.is_open():
             return
         self.engine.fail_started_decision_for_close(ms, mut, "cadence-history")
+        (domain,) = args
+        failure = common_pb2.Failure(reason="cadenceInternal:Timeout START_TO_CLOSE")
+        if continuation.close_or_continue(
+            self.engine, ms, mut, domain, CloseStatus.TIMED_OUT, EMPTY, failure=failure
+        ):
+            return
         ms.add_event(
             mut,
             workflow_execution_timed_out_event_attributes=history_pb2.WorkflowExecutionTimedOutEventAttributes(
