@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 import pytest
@@ -177,7 +178,7 @@ async def unimplemented_or(cli: Cli, args: list[str]) -> str | None:
 # --- start, run, show, describe --------------------------------------------------------
 
 
-async def test_run_prints_the_result_and_show_reads_the_history(cli: Cli) -> None:
+async def test_run_prints_the_result_and_show_reads_the_history(cli: Cli, tmp_path: Path) -> None:
     wid = unique("greet")
     async with worker(cli) as tl:
         out = await cli.ok("workflow", "run", *start_flags(tl, "CliGreeter", wid, "--input", '"bob"'))
@@ -205,6 +206,15 @@ async def test_run_prints_the_result_and_show_reads_the_history(cli: Cli) -> Non
     events = history["events"]
     assert [e["event_id"] for e in events] == [str(i) for i in range(1, len(events) + 1)]  # int64 → JSON string
     assert events[0]["workflow_execution_started_event_attributes"]["workflow_type"]["name"] == "CliGreeter"
+
+    # Values are cut at --max_field_length (default 100) unless --print_full.
+    short = (await cli.ok("workflow", "show", "-w", wid, "--maxl", "8")).splitlines()[1]
+    assert f"task_list={tl[:5]}..." in short and tl not in short, short
+    assert f"task_list={tl}," in (await cli.ok("workflow", "show", "-w", wid, "--maxl", "8", "--pf")).splitlines()[1]
+
+    path = tmp_path / "history.json"
+    assert "written to" in await cli.ok("workflow", "show", "-w", wid, "--of", str(path))
+    assert json.loads(path.read_text()) == history
 
     one = json.loads(await cli.ok("workflow", "show", "-w", wid, "--event_id", "1"))
     assert "workflow_execution_started_event_attributes" in one

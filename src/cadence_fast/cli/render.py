@@ -179,9 +179,9 @@ def value_text(field: FieldDescriptor, value: Any, limit: int) -> str:
     if name == "Duration":
         return format_duration(value)
     if name in ("WorkflowType", "ActivityType", "TaskList"):
-        return value.name
+        return truncate(value.name, limit)
     if name == "WorkflowExecution":
-        return f"{value.workflow_id}/{value.run_id}" if value.run_id else value.workflow_id
+        return truncate(f"{value.workflow_id}/{value.run_id}" if value.run_id else value.workflow_id, limit)
     if name == "Failure":
         text = value.reason
         if value.details:
