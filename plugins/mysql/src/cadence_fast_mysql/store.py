@@ -51,6 +51,8 @@ ER_DBACCESS_DENIED = 1044
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
 _RETRY_WHOLE_TRANSACTION = (ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK)
+#: Client errors: server gone away, lost connection during query, server shutting down.
+_CONNECTION_LOST = (2006, 2013, 1053, 4031)
 _ATTEMPTS = 3
 
 
@@ -151,6 +153,7 @@ class MySQLStore(ProgramStore):
     def _in_thread(self, work: Callable[[pymysql.connections.Connection], T]) -> T:
         """Run `work` on this thread's connection, mapping driver errors (worker thread)."""
         for attempt in range(1, _ATTEMPTS + 1):
+            self._local.committing = False
             try:
                 return work(self._connection())
             except _NoDatabase as e:
@@ -162,13 +165,18 @@ class MySQLStore(ProgramStore):
                     raise AlreadyExists(f"row already exists: {_first_line(e)}") from None
                 raise ConditionFailed(f"write rejected by MySQL: {_first_line(e)}") from None
             except pymysql.err.OperationalError as e:
-                if _code(e) in _RETRY_WHOLE_TRANSACTION and attempt < _ATTEMPTS:
-                    continue  # the server rolled the transaction back whole: safe to run again
-                if _code(e) not in _RETRY_WHOLE_TRANSACTION:
-                    self._drop_connection()
+                if _code(e) in _RETRY_WHOLE_TRANSACTION:
+                    if attempt < _ATTEMPTS:
+                        continue  # the server rolled the transaction back whole: safe to run again
+                    raise self._unavailable(e) from None
+                self._drop_connection()
+                if not self._local.committing and attempt == 1 and _code(e) in _CONNECTION_LOST:
+                    continue  # a connection that died idle (server restart): nothing was committed
                 raise self._unavailable(e) from None
             except (pymysql.err.InterfaceError, OSError) as e:
                 self._drop_connection()
+                if not self._local.committing and attempt == 1:
+                    continue
                 raise self._unavailable(e) from None
             except pymysql.err.MySQLError as e:
                 # Anything else (a value too long for its column, ...): typed, with MySQL's message.
@@ -296,6 +304,7 @@ class MySQLStore(ProgramStore):
             try:
                 with conn.cursor() as cur:
                     result = run_blocking(cur, make())
+                self._local.committing = True  # from here a lost connection leaves the outcome unknown
                 conn.commit()
                 return result
             except BaseException:
@@ -327,6 +336,7 @@ class MySQLStore(ProgramStore):
                                 raise
                             cur.execute("ROLLBACK TO SAVEPOINT cadence_op")
                             results.append(_op_error(self.url, e))
+                self._local.committing = True
                 conn.commit()
                 return results
             except _OP_ERRORS as e:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -77,6 +77,15 @@ def _database_of(url: str) -> str:
 
 class _NoDatabase(Exception):
     """The URL's database does not exist (yet)."""
+
+
+class _Progress:
+    """How far a transaction got: past `committing`, a lost connection leaves its outcome unknown."""
+
+    __slots__ = ("committing",)
+
+    def __init__(self) -> None:
+        self.committing = False
 
 
 async def _drive(
@@ -257,39 +266,80 @@ class PostgresStore(ProgramStore):
             except PoolTimeout as e:
                 raise _unavailable(self.url, e) from None
             except _UNAVAILABLE as e:
-                # A pooled connection that died with the server: the pool drops it; retry once.
+                # A pooled connection that died with the server: replace them, retry once.
                 if attempt == 2:
                     raise _unavailable(self.url, e) from None
+                await pool.check()
+            except psycopg.Error as e:
+                raise _store_error(self.url, e) from None
+        raise AssertionError("unreachable")
+
+    async def _transaction(
+        self, body: Callable[[psycopg.AsyncConnection[Any], psycopg.AsyncPipeline, _Progress], Awaitable[T]]
+    ) -> T:
+        """Run `body` on a pooled connection in pipeline mode, mapping driver errors.
+
+        A connection found dead before the body reached its COMMIT (the usual case after a
+        database restart: the pool still holds connections to the old server) is replaced
+        and the body run once more; that is safe because nothing of it can have committed.
+        """
+        pool = self._require_pool()
+        for attempt in (1, 2):
+            progress = _Progress()
+            try:
+                async with pool.connection() as conn, conn.pipeline() as pipeline:
+                    return await body(conn, pipeline, progress)
+            except PoolTimeout as e:
+                raise _unavailable(self.url, e) from None
+            except _UNAVAILABLE as e:
+                if progress.committing or attempt == 2:
+                    raise _unavailable(self.url, e) from None
+                await pool.check()  # drop the other connections that died with the server
+            except pgerrors.UniqueViolation as e:
+                raise AlreadyExists(f"row already exists: {e.diag.message_detail or e}") from None
             except psycopg.Error as e:
                 raise _store_error(self.url, e) from None
         raise AssertionError("unreachable")
 
     async def _write(self, make: Callable[[], Program[T]]) -> T:
-        pool = self._require_pool()
-        try:
-            async with pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
-                return await _drive(conn, make(), pipeline)
-        except _UNAVAILABLE as e:
-            raise _unavailable(self.url, e) from None
-        except pgerrors.UniqueViolation as e:
-            raise AlreadyExists(f"row already exists: {e.diag.message_detail or e}") from None
-        except psycopg.Error as e:
-            raise _store_error(self.url, e) from None
+        async def body(conn: psycopg.AsyncConnection[Any], pipeline: psycopg.AsyncPipeline, progress: _Progress) -> T:
+            async with conn.transaction():
+                result = await _drive(conn, make(), pipeline)
+                progress.committing = True
+            return result
+
+        return await self._transaction(body)
 
     async def commit(
         self, shard_id: int, range_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow]
     ) -> list[BaseException | None]:
-        pool = self._require_pool()
-        results: list[BaseException | None] = []
-        try:
-            async with pool.connection() as conn, conn.pipeline() as pipeline:
-                if len(ops) == 1:
-                    # One op (the common case): its own failure rolls back the transaction,
-                    # which holds nothing else; no savepoint round trips.
+        async def body(
+            conn: psycopg.AsyncConnection[Any], pipeline: psycopg.AsyncPipeline, progress: _Progress
+        ) -> list[BaseException | None]:
+            results: list[BaseException | None] = []
+            if len(ops) == 1:
+                # One op (the common case): its own failure rolls back the transaction,
+                # which holds nothing else; no savepoint round trips.
+                try:
+                    async with conn.transaction():
+                        await _drive(conn, sqlcommon.lock_shard(shard_id, range_id), pipeline)
+                        await _drive(conn, sqlcommon.run_op(self.dialect, shard_id, ops[0]), pipeline)
+                        progress.committing = True
+                    results.append(None)
+                except (ConditionFailed, AlreadyExists) as e:
+                    results.append(e)
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error as e:
+                    results.append(_op_error(self.url, e))
+                return results
+            async with conn.transaction():
+                await _drive(conn, sqlcommon.lock_shard(shard_id, range_id), pipeline)
+                for op in ops:
                     try:
-                        async with conn.transaction():
-                            await _drive(conn, sqlcommon.lock_shard(shard_id, range_id), pipeline)
-                            await _drive(conn, sqlcommon.run_op(self.dialect, shard_id, ops[0]), pipeline)
+                        async with conn.transaction():  # SAVEPOINT: an op fails alone
+                            await _drive(conn, sqlcommon.run_op(self.dialect, shard_id, op), pipeline)
+                            await pipeline.sync()  # surface this op's errors inside its savepoint
                         results.append(None)
                     except (ConditionFailed, AlreadyExists) as e:
                         results.append(e)
@@ -297,23 +347,7 @@ class PostgresStore(ProgramStore):
                         raise
                     except psycopg.Error as e:
                         results.append(_op_error(self.url, e))
-                    return results
-                async with conn.transaction():
-                    await _drive(conn, sqlcommon.lock_shard(shard_id, range_id), pipeline)
-                    for op in ops:
-                        try:
-                            async with conn.transaction():  # SAVEPOINT: an op fails alone
-                                await _drive(conn, sqlcommon.run_op(self.dialect, shard_id, op), pipeline)
-                                await pipeline.sync()  # surface this op's errors inside its savepoint
-                            results.append(None)
-                        except (ConditionFailed, AlreadyExists) as e:
-                            results.append(e)
-                        except psycopg.OperationalError:
-                            raise
-                        except psycopg.Error as e:
-                            results.append(_op_error(self.url, e))
-                return results
-        except _UNAVAILABLE as e:
-            raise _unavailable(self.url, e) from None
-        except psycopg.Error as e:
-            raise _store_error(self.url, e) from None
+                progress.committing = True
+            return results
+
+        return await self._transaction(body)
