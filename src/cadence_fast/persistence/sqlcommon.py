@@ -3,7 +3,7 @@
 The two adapters differ in their drivers (psycopg 3 is async and pipelines statements;
 PyMySQL is blocking and runs in worker threads) but not in what a write does. So each
 operation is written once here as a *program*: a generator that yields statements
-(`Fetch`, `Exec`, `ExecMany`, `ExecCount`) and receives their results. Each adapter has
+(`Fetch`, `FetchAll`, `Exec`, `ExecMany`, `ExecCount`) and receives their results. Each adapter has
 a tiny driver that runs a program on one of its connections, inside one transaction.
 A program raises the typed storage errors itself; the driver maps only driver errors.
 
@@ -54,6 +54,7 @@ from cadence_fast.persistence.records import (
     TransferTask,
     UpdateWorkflow,
     VisibilityRecord,
+    WorkflowSnapshot,
     WorkflowState,
 )
 from cadence_fast.persistence.sqlvisibility import compile_query
@@ -72,6 +73,14 @@ class Fetch:
 
     sql: str
     params: Sequence[Any] = ()
+
+
+@dataclass(slots=True)
+class FetchAll:
+    """Several queries sent together (one round trip where the driver pipelines them);
+    the program receives one row list per query. They run in order on the server."""
+
+    queries: Sequence[Fetch]
 
 
 @dataclass(slots=True)
@@ -98,7 +107,7 @@ class ExecCount:
     params: Sequence[Any] = ()
 
 
-Stmt = Fetch | Exec | ExecMany | ExecCount
+Stmt = Fetch | FetchAll | Exec | ExecMany | ExecCount
 Program = Generator[Stmt, Any, T]
 
 
@@ -315,12 +324,20 @@ def update_shard(shard: ShardRecord, previous_range_id: int) -> Program[None]:
     )
 
 
-def lock_shard(shard_id: int, range_id: int) -> Program[None]:
-    """Every workflow write starts here: fence on the shard's range_id and serialize its writers."""
-    rows = yield Fetch("SELECT range_id FROM shards WHERE shard_id = %s FOR UPDATE", (shard_id,))
+def _shard_lock_query(shard_id: int) -> Fetch:
+    return Fetch("SELECT range_id FROM shards WHERE shard_id = %s FOR UPDATE", (shard_id,))
+
+
+def _check_fence(shard_id: int, range_id: int, rows: Sequence[Any]) -> None:
     if not rows or int(rows[0][0]) != range_id:
         stored = int(rows[0][0]) if rows else "absent"
         raise ShardOwnershipLost(shard_id, f"shard {shard_id}: ownership lost (range_id is {stored}, writer has {range_id})")
+
+
+def lock_shard(shard_id: int, range_id: int) -> Program[None]:
+    """Every workflow write starts here: fence on the shard's range_id and serialize its writers."""
+    rows = yield _shard_lock_query(shard_id)
+    _check_fence(shard_id, range_id, rows)
 
 
 # --- executions -------------------------------------------------------------------------
@@ -352,14 +369,6 @@ def _current(row: Sequence[Any]) -> CurrentExecutionRecord:
     return CurrentExecutionRecord(
         run_id=row[0], state=int(row[1]), close_status=int(row[2]), create_request_id=row[3], start_time=int(row[4])
     )
-
-
-def _select_current(shard_id: int, domain_id: str, workflow_id: str) -> Program[CurrentExecutionRecord | None]:
-    rows = yield Fetch(
-        f"SELECT {CURRENT_COLS} FROM current_executions WHERE {CURRENT_KEY} FOR UPDATE",
-        (shard_id, domain_id, workflow_id),
-    )
-    return _current(rows[0]) if rows else None
 
 
 def _write_children(
@@ -444,13 +453,25 @@ def _check_create(shard_id: int, op: CreateWorkflow, current: CurrentExecutionRe
         raise ConditionFailed(f"unknown create mode {op.mode!r}")
 
 
-def _insert_run(dialect: Dialect, shard_id: int, op: CreateWorkflow, current_exists: bool) -> Program[None]:
-    s = op.snapshot
-    rows = yield Fetch(
-        f"SELECT 1 FROM executions WHERE {EXEC_KEY}", (shard_id, s.domain_id, s.workflow_id, s.run_id)
+def _run_exists_query(shard_id: int, s: WorkflowSnapshot) -> Fetch:
+    return Fetch(f"SELECT 1 FROM executions WHERE {EXEC_KEY}", (shard_id, s.domain_id, s.workflow_id, s.run_id))
+
+
+def _current_query(shard_id: int, domain_id: str, workflow_id: str) -> Fetch:
+    return Fetch(
+        f"SELECT {CURRENT_COLS} FROM current_executions WHERE {CURRENT_KEY} FOR UPDATE",
+        (shard_id, domain_id, workflow_id),
     )
+
+
+def _check_run_absent(s: WorkflowSnapshot, rows: Sequence[Any]) -> None:
     if rows:
         raise AlreadyExists(f"run {s.run_id!r} of workflow {s.workflow_id!r} already exists")
+
+
+def _insert_run(dialect: Dialect, shard_id: int, op: CreateWorkflow, current_exists: bool) -> Program[None]:
+    """The writes of a create whose conditions were checked."""
+    s = op.snapshot
     yield Exec(
         f"INSERT INTO executions (shard_id, domain_id, workflow_id, run_id, {EXEC_COLS})"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -495,36 +516,63 @@ def _insert_run(dialect: Dialect, shard_id: int, op: CreateWorkflow, current_exi
     )
 
 
-def create_workflow(dialect: Dialect, shard_id: int, op: CreateWorkflow) -> Program[None]:
+def create_workflow(
+    dialect: Dialect, shard_id: int, op: CreateWorkflow, fence_range_id: int | None = None
+) -> Program[None]:
     s = op.snapshot
-    current = yield from _select_current(shard_id, s.domain_id, s.workflow_id)
+    queries = [_current_query(shard_id, s.domain_id, s.workflow_id), _run_exists_query(shard_id, s)]
+    if fence_range_id is not None:
+        queries.insert(0, _shard_lock_query(shard_id))
+    results: list[Sequence[Any]] = list((yield FetchAll(queries)))
+    if fence_range_id is not None:
+        _check_fence(shard_id, fence_range_id, results.pop(0))
+    current_rows, run_rows = results
+    current = _current(current_rows[0]) if current_rows else None
     _check_create(shard_id, op, current)
+    _check_run_absent(s, run_rows)
     yield from _insert_run(dialect, shard_id, op, current is not None)
 
 
-def update_workflow(dialect: Dialect, shard_id: int, op: UpdateWorkflow) -> Program[None]:
+def update_workflow(
+    dialect: Dialect, shard_id: int, op: UpdateWorkflow, fence_range_id: int | None = None
+) -> Program[None]:
     key = (shard_id, op.domain_id, op.workflow_id, op.run_id)
-    # Conditions first (current row, then run row: the same lock order as creates).
+    new = op.new_run
+    # Every condition read in one batch (one round trip where the driver pipelines), in
+    # the lock order every writer uses: shard row, current row, run row.
+    need_current = op.update_current or new is not None
+    queries: list[Fetch] = []
+    if fence_range_id is not None:
+        queries.append(_shard_lock_query(shard_id))
+    if need_current:
+        queries.append(_current_query(shard_id, op.domain_id, op.workflow_id))
+    queries.append(Fetch(f"SELECT next_event_id FROM executions WHERE {EXEC_KEY} FOR UPDATE", key))
+    if new is not None:
+        queries.append(_run_exists_query(shard_id, new.snapshot))
+    results: list[Sequence[Any]] = list((yield FetchAll(queries)))
+    if fence_range_id is not None:
+        _check_fence(shard_id, fence_range_id, results.pop(0))
     current = None
-    if op.update_current or op.new_run is not None:
-        current = yield from _select_current(shard_id, op.domain_id, op.workflow_id)
+    if need_current:
+        current_rows = results.pop(0)
+        current = _current(current_rows[0]) if current_rows else None
         if op.update_current and (current is None or current.run_id != op.run_id):
             named = current.run_id if current else "none"
             raise ConditionFailed(f"workflow {op.workflow_id!r}: current run is {named}, not {op.run_id!r}")
-    rows = yield Fetch(f"SELECT next_event_id FROM executions WHERE {EXEC_KEY} FOR UPDATE", key)
+    rows = results.pop(0)
     if not rows:
         raise ConditionFailed(f"run {op.run_id!r} of workflow {op.workflow_id!r} does not exist")
     if int(rows[0][0]) != op.condition_next_event_id:
         raise ConditionFailed(
             f"run {op.run_id!r}: next_event_id is {int(rows[0][0])}, the update expected {op.condition_next_event_id}"
         )
-    new = op.new_run
     if new is not None:
         if new.mode != CreateMode.CONTINUE_AS_NEW:
             raise ConditionFailed("UpdateWorkflow.new_run must use CreateMode.CONTINUE_AS_NEW")
         # The new run's condition is checked against the current row as it will be once
         # this update has written it: it must (still) name the run that continues.
         _check_create(shard_id, new, current)
+        _check_run_absent(new.snapshot, results.pop(0))
     # Writes.
     yield Exec(
         f"UPDATE executions SET next_event_id = %s, state = %s, close_status = %s, info = %s WHERE {EXEC_KEY}",
@@ -552,10 +600,14 @@ def update_workflow(dialect: Dialect, shard_id: int, op: UpdateWorkflow) -> Prog
         yield from _insert_run(dialect, shard_id, new, current is not None)
 
 
-def run_op(dialect: Dialect, shard_id: int, op: CreateWorkflow | UpdateWorkflow) -> Program[None]:
+def run_op(
+    dialect: Dialect, shard_id: int, op: CreateWorkflow | UpdateWorkflow, fence_range_id: int | None = None
+) -> Program[None]:
+    """One op of a commit. With `fence_range_id`, also lock and check the shard row first
+    (in the same batch as the op's condition reads: a single-op commit's fast path)."""
     if isinstance(op, CreateWorkflow):
-        return (yield from create_workflow(dialect, shard_id, op))
-    return (yield from update_workflow(dialect, shard_id, op))
+        return (yield from create_workflow(dialect, shard_id, op, fence_range_id))
+    return (yield from update_workflow(dialect, shard_id, op, fence_range_id))
 
 
 def get_execution(shard_id: int, domain_id: str, workflow_id: str, run_id: str) -> Program[ExecutionRecord]:
@@ -861,6 +913,11 @@ def run_blocking(cursor: Any, program: Program[T]) -> T:
             if isinstance(stmt, Fetch):
                 cursor.execute(stmt.sql, stmt.params)
                 send = cursor.fetchall()
+            elif isinstance(stmt, FetchAll):
+                send = []
+                for q in stmt.queries:
+                    cursor.execute(q.sql, q.params)
+                    send.append(cursor.fetchall())
             elif isinstance(stmt, ExecMany):
                 cursor.executemany(stmt.sql, stmt.rows)
                 send = None

@@ -321,13 +321,16 @@ class MySQLStore(ProgramStore):
             conn.begin()
             try:
                 with conn.cursor() as cur:
-                    run_blocking(cur, sqlcommon.lock_shard(shard_id, range_id))
                     single = len(ops) == 1  # one op: no savepoint round trips
+                    if not single:
+                        run_blocking(cur, sqlcommon.lock_shard(shard_id, range_id))
                     for op in ops:
                         if not single:
                             cur.execute("SAVEPOINT cadence_op")
                         try:
-                            run_blocking(cur, sqlcommon.run_op(self.dialect, shard_id, op))
+                            # A single op fences the shard itself, before its own condition reads.
+                            fence = range_id if single else None
+                            run_blocking(cur, sqlcommon.run_op(self.dialect, shard_id, op, fence))
                             results.append(None)
                         except (ConditionFailed, AlreadyExists) as e:
                             results.append(e)  # raised before the op wrote anything

@@ -5,8 +5,9 @@ too). Options of our own, stripped before libpq sees the URL: ``pool_size`` (max
 connections, default 10) and ``pool_min`` (default 1).
 
 Every write is one transaction run in pipeline mode: statements whose results the
-program does not need (the writes) travel together, so an update costs a few round
-trips (the locking SELECTs and COMMIT) whatever its size. The operations themselves
+program does not need (the writes) travel together, and the condition reads of a
+workflow write (shard lock, current row, run row) are sent as one batch, so a commit
+costs two round trips (the condition reads, then the writes with COMMIT) whatever its size. The operations themselves
 (SQL, conditions, fencing) are shared with the MySQL adapter in
 `cadence_fast.persistence.sqlcommon`.
 
@@ -21,7 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -42,6 +43,7 @@ from cadence_fast.persistence.sqlcommon import (
     ExecCount,
     ExecMany,
     Fetch,
+    FetchAll,
     Program,
     ProgramStore,
     redact_url,
@@ -65,7 +67,8 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
     scheme = "postgresql"
     if not any(k == "connect_timeout" for k, _ in rest):
         rest.append(("connect_timeout", "5"))
-    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), ours
+    # quote, not quote_plus: libpq reads "+" literally (options=-c%20x=y must stay a space).
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote), parts.fragment)), ours
 
 
 def _database_of(url: str) -> str:
@@ -101,6 +104,10 @@ async def _drive(
         if isinstance(stmt, Fetch):
             cur = await conn.execute(stmt.sql, stmt.params)
             send = await cur.fetchall()
+        elif isinstance(stmt, FetchAll):
+            # Send them all, then read: in pipeline mode that is one round trip.
+            cursors = [await conn.execute(q.sql, q.params) for q in stmt.queries]
+            send = [await c.fetchall() for c in cursors]
         elif isinstance(stmt, Exec):
             await conn.execute(stmt.sql, stmt.params)
             send = None
@@ -322,8 +329,8 @@ class PostgresStore(ProgramStore):
                 # which holds nothing else; no savepoint round trips.
                 try:
                     async with conn.transaction():
-                        await _drive(conn, sqlcommon.lock_shard(shard_id, range_id), pipeline)
-                        await _drive(conn, sqlcommon.run_op(self.dialect, shard_id, ops[0]), pipeline)
+                        # The shard lock travels with the op's condition reads: one round trip.
+                        await _drive(conn, sqlcommon.run_op(self.dialect, shard_id, ops[0], range_id), pipeline)
                         progress.committing = True
                     results.append(None)
                 except (ConditionFailed, AlreadyExists) as e:
