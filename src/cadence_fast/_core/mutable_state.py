@@ -25,6 +25,9 @@ BUFFERED_EVENT_ID = -123
 # map kinds (persistence.records.MapKind; repeated here because _core imports nothing of ours)
 MAP_ACTIVITY = 1
 MAP_TIMER = 2
+MAP_CHILD_EXECUTION = 3
+MAP_REQUEST_CANCEL = 4
+MAP_SIGNAL = 5
 MAP_SIGNAL_REQUESTED = 6
 MAP_BUFFERED_EVENT = 7
 
@@ -185,6 +188,9 @@ class MutableState:
         "history",
         "history_complete",
         "history_bytes",
+        "children",
+        "external_cancels",
+        "external_signals",
     )
 
     def __init__(self) -> None:
@@ -240,6 +246,10 @@ class MutableState:
         self.timers: dict = {}  # timer id -> TimerInfo
         self.signal_requested: set = set()
         self.buffered: list = []  # [(seq key, HistoryEvent)] in arrival order
+        # initiated event id -> dict of builtins: pending children, outgoing cancel requests and signals
+        self.children: dict = {}
+        self.external_cancels: dict = {}
+        self.external_signals: dict = {}
         # recent history as stored batches (serialized History messages), for poll replies
         self.history: list = []
         self.history_complete = False  # self.history holds every event from 1
@@ -262,6 +272,13 @@ class MutableState:
             t = TimerInfo.decode(data)
             ms.timers[t.timer_id] = t
         ms.signal_requested = set(maps.get(MAP_SIGNAL_REQUESTED, {}).keys())
+        for kind, target in (
+            (MAP_CHILD_EXECUTION, ms.children),
+            (MAP_REQUEST_CANCEL, ms.external_cancels),
+            (MAP_SIGNAL, ms.external_signals),
+        ):
+            for key, data in maps.get(kind, {}).items():
+                target[int(key)] = pickle.loads(data)
         buffered = maps.get(MAP_BUFFERED_EVENT, {})
         for key in sorted(buffered):
             ms.buffered.append((key, _HistoryEvent.FromString(buffered[key])))
@@ -274,6 +291,11 @@ class MutableState:
             MAP_TIMER: {k: t.encode() for k, t in self.timers.items()},
             MAP_SIGNAL_REQUESTED: {k: b"" for k in self.signal_requested},
             MAP_BUFFERED_EVENT: {k: e.SerializeToString() for k, e in self.buffered},
+            MAP_CHILD_EXECUTION: {str(k): pickle.dumps(v, protocol=5) for k, v in self.children.items()},
+            MAP_REQUEST_CANCEL: {
+                str(k): pickle.dumps(v, protocol=5) for k, v in self.external_cancels.items()
+            },
+            MAP_SIGNAL: {str(k): pickle.dumps(v, protocol=5) for k, v in self.external_signals.items()},
         }
 
     def map_delta(self, mut: Mutation) -> tuple[list, list]:
@@ -294,6 +316,15 @@ class MutableState:
             elif kind == MAP_SIGNAL_REQUESTED:
                 if key in self.signal_requested:
                     value = b""
+            elif kind == MAP_CHILD_EXECUTION or kind == MAP_REQUEST_CANCEL or kind == MAP_SIGNAL:
+                table = (
+                    self.children
+                    if kind == MAP_CHILD_EXECUTION
+                    else (self.external_cancels if kind == MAP_REQUEST_CANCEL else self.external_signals)
+                )
+                v = table.get(int(key))
+                if v is not None:
+                    value = pickle.dumps(v, protocol=5)
             elif kind == MAP_BUFFERED_EVENT:
                 if buffered is None:
                     buffered = dict(self.buffered)
@@ -342,6 +373,7 @@ class MutableState:
         if not self.buffered:
             return 0
         started_ids: dict = {}
+        child_started_ids: dict = {}
         count = 0
         for key, event in self.buffered:
             mut.dirty.add((MAP_BUFFERED_EVENT, key))
@@ -359,6 +391,17 @@ class MutableState:
                 attrs = getattr(event, kind)
                 if attrs.started_event_id == BUFFERED_EVENT_ID:
                     attrs.started_event_id = started_ids.get(attrs.scheduled_event_id, EMPTY_EVENT_ID)
+            elif kind == "child_workflow_execution_started_event_attributes":
+                iid = event.child_workflow_execution_started_event_attributes.initiated_event_id
+                child_started_ids[iid] = event.event_id
+                c = self.children.get(iid)
+                if c is not None and c["started_id"] == BUFFERED_EVENT_ID:
+                    c["started_id"] = event.event_id
+                    mut.dirty.add((MAP_CHILD_EXECUTION, str(iid)))
+            elif kind in _CHILD_CLOSE_KINDS:
+                attrs = getattr(event, kind)
+                if attrs.started_event_id == BUFFERED_EVENT_ID:
+                    attrs.started_event_id = child_started_ids.get(attrs.initiated_event_id, EMPTY_EVENT_ID)
             mut.events.append(event)
             count += 1
         self.buffered = []
@@ -490,6 +533,12 @@ class MutableState:
         self.timers.pop(timer_id, None)
         mut.dirty.add((MAP_TIMER, timer_id))
 
+    # --- children, outgoing signals and cancel requests ---------------------------------
+
+    def touch_map(self, mut: Mutation, kind: int, key: int) -> None:
+        """A child / external-signal / external-cancel entry changed (or went)."""
+        mut.dirty.add((kind, str(key)))
+
     # --- signals ----------------------------------------------------------------------
 
     def add_signal_requested(self, mut: Mutation, request_id: str) -> None:
@@ -518,6 +567,16 @@ class MutableState:
             self.history_bytes = total
             self.history_complete = True
 
+
+_CHILD_CLOSE_KINDS = frozenset(
+    (
+        "child_workflow_execution_completed_event_attributes",
+        "child_workflow_execution_failed_event_attributes",
+        "child_workflow_execution_canceled_event_attributes",
+        "child_workflow_execution_timed_out_event_attributes",
+        "child_workflow_execution_terminated_event_attributes",
+    )
+)
 
 _ACTIVITY_CLOSE_KINDS = frozenset(
     (

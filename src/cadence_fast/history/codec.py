@@ -15,7 +15,10 @@ from cadence.api.v1 import common_pb2
 # transfer task types (Cadence's ids)
 TRANSFER_DECISION = 0
 TRANSFER_ACTIVITY = 1
-TRANSFER_CLOSE = 2
+TRANSFER_CLOSE = 2  # notify the parent, apply the parent close policy
+TRANSFER_CANCEL = 3  # request cancel of another workflow
+TRANSFER_START_CHILD = 4
+TRANSFER_SIGNAL = 5  # signal another workflow
 
 # timer task types (Cadence's ids; 7 is ours: a backoff before retrying a failing decision)
 TIMER_DECISION_TIMEOUT = 0

@@ -164,7 +164,9 @@ def continue_as_new(
         if attrs.HasField("last_completion_result")
         else None,
     )
-    new_ms, create = engine._new_run(domain, req, None, CreateMode.CONTINUE_AS_NEW, ms.run_id, continued)
+    new_ms, create = engine._new_run(
+        domain, req, None, CreateMode.CONTINUE_AS_NEW, ms.run_id, continued, parent=ms.parent
+    )
     event = history_pb2.WorkflowExecutionContinuedAsNewEventAttributes(
         new_execution_run_id=new_ms.run_id,
         workflow_type=req.workflow_type,

@@ -41,16 +41,6 @@ _COMPLETION_KINDS = frozenset(
     )
 )
 
-_UNSUPPORTED = {
-    "start_child_workflow_execution_decision_attributes": C.DECISION_TASK_FAILED_CAUSE_BAD_START_CHILD_EXECUTION_ATTRIBUTES,
-    "signal_external_workflow_execution_decision_attributes": (
-        C.DECISION_TASK_FAILED_CAUSE_BAD_SIGNAL_WORKFLOW_EXECUTION_ATTRIBUTES
-    ),
-    "request_cancel_external_workflow_execution_decision_attributes": (
-        C.DECISION_TASK_FAILED_CAUSE_BAD_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_ATTRIBUTES
-    ),
-}
-
 
 class DecisionHandler:
     def __init__(self, engine: HistoryEngine) -> None:
@@ -88,8 +78,9 @@ class DecisionHandler:
                 )
             handler = self._handlers.get(kind)
             if handler is None:
-                cause = _UNSUPPORTED.get(kind, C.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION)
-                raise DecisionFailed(cause, f"Decision {kind} is not supported by this server yet.")
+                raise DecisionFailed(
+                    C.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION, f"Decision {kind} is not supported."
+                )
             handler(self, ctx, getattr(d, kind))
         for side_effect in ctx.side_effects:
             side_effect()
@@ -389,6 +380,15 @@ class DecisionHandler:
         )
         self.engine.close_run(ctx.ms, ctx.mut, CloseStatus.CANCELED)
 
+    def _start_child(self, ctx: _Context, attrs: Any) -> None:
+        self.engine._children.start_child(ctx, attrs)
+
+    def _signal_external(self, ctx: _Context, attrs: Any) -> None:
+        self.engine._children.signal_external(ctx, attrs)
+
+    def _request_cancel_external(self, ctx: _Context, attrs: Any) -> None:
+        self.engine._children.request_cancel_external(ctx, attrs)
+
     _handlers: dict[str, Callable[[DecisionHandler, _Context, Any], None]] = {
         "schedule_activity_task_decision_attributes": _schedule_activity,
         "request_cancel_activity_task_decision_attributes": _request_cancel_activity,
@@ -400,6 +400,9 @@ class DecisionHandler:
         "fail_workflow_execution_decision_attributes": _fail_workflow,
         "cancel_workflow_execution_decision_attributes": _cancel_workflow,
         "continue_as_new_workflow_execution_decision_attributes": _continue_as_new,
+        "start_child_workflow_execution_decision_attributes": _start_child,
+        "signal_external_workflow_execution_decision_attributes": _signal_external,
+        "request_cancel_external_workflow_execution_decision_attributes": _request_cancel_external,
     }
 
     # --- activity attempts, timers, retries ---------------------------------------------

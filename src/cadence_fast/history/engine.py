@@ -102,6 +102,7 @@ class HistoryEngine:
         self._background: set[asyncio.Task[None]] = set()
         self._started = False
         # imported here: they call back into the engine
+        from cadence_fast.history.children import Children
         from cadence_fast.history.decisions import DecisionHandler
         from cadence_fast.history.executors import Executors
         from cadence_fast.history.queries import Queries
@@ -109,6 +110,7 @@ class HistoryEngine:
         self._decisions = DecisionHandler(self)
         self._executors = Executors(self)
         self._queries = Queries(self)
+        self._children = Children(self)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -245,6 +247,13 @@ class HistoryEngine:
             return cached
         self.cache.put(key, ms)
         return ms
+
+    async def load_committed(self, key: RunKey) -> MutableState:
+        """The run's state as of its last commit: waits for a transition in flight to finish.
+
+        Read what you need without awaiting in between (a later transition may change it)."""
+        async with self.cache.locked(key):
+            return await self.load(key)
 
     async def transition(self, key: RunKey, fn: Callable[[MutableState, Mutation], T]) -> T:
         """Apply fn to the run's state and commit the mutation it records (retried once on a
@@ -399,6 +408,8 @@ class HistoryEngine:
         ms.close_event_id = ms.next_event_id - 1
         mut.visibility = True
         mut.closed = True
+        if ms.parent is not None or ms.children:
+            mut.transfer.append((codec.TRANSFER_CLOSE, b""))
         if ms.retention > 0:
             mut.timers.append((mut.now + ms.retention, codec.TIMER_DELETE_HISTORY, b""))
 
@@ -441,6 +452,7 @@ class HistoryEngine:
         domain: DomainEntry,
         req: service_workflow_pb2.StartWorkflowExecutionRequest,
         signal: service_workflow_pb2.SignalWithStartWorkflowExecutionRequest | None,
+        parent: tuple[str, str, str, str, int] | None = None,
     ) -> str:
         if domain.deprecated:
             raise errors.BadRequestError(f"Domain {domain.name} is deprecated.")
@@ -454,7 +466,7 @@ class HistoryEngine:
         previous_run_id = ""
         policy = req.workflow_id_reuse_policy
         for _ in range(8):
-            ms, op = self._new_run(domain, req, signal, mode, previous_run_id)
+            ms, op = self._new_run(domain, req, signal, mode, previous_run_id, parent=parent)
             try:
                 await shard.commit(op)
             except (store_errors.AlreadyExists, store_errors.ConditionFailed) as e:
@@ -529,6 +541,7 @@ class HistoryEngine:
         mode: CreateMode,
         previous_run_id: str,
         continued: Continuation | None = None,
+        parent: tuple[str, str, str, str, int] | None = None,
     ) -> tuple[MutableState, CreateWorkflow]:
         now = now_ns()
         run_id = str(uuid.uuid4())
@@ -606,6 +619,14 @@ class HistoryEngine:
             if continued.last_completion_result is not None:
                 started.last_completion_result.CopyFrom(continued.last_completion_result)
         started.first_scheduled_time.CopyFrom(core.ts(now))
+        if parent is not None:
+            ms.parent = parent
+            p_domain_id, p_domain_name, p_workflow_id, p_run_id, initiated_id = parent
+            started.parent_execution_info.domain_id = p_domain_id
+            started.parent_execution_info.domain_name = p_domain_name
+            started.parent_execution_info.workflow_execution.workflow_id = p_workflow_id
+            started.parent_execution_info.workflow_execution.run_id = p_run_id
+            started.parent_execution_info.initiated_id = initiated_id
         ms.add_event(mut, workflow_execution_started_event_attributes=started)
         if signal is not None:
             ms.add_event(
@@ -730,26 +751,37 @@ class HistoryEngine:
         self, domain: DomainEntry, request: service_workflow_pb2.RequestCancelWorkflowExecutionRequest
     ) -> service_workflow_pb2.RequestCancelWorkflowExecutionResponse:
         key = await self.resolve_run(domain.id, request.workflow_execution)
+        await self._request_cancel(key, request.request_id, request.identity, request.cause, None)
+        return service_workflow_pb2.RequestCancelWorkflowExecutionResponse()
 
+    async def _request_cancel(
+        self,
+        key: RunKey,
+        request_id: str,
+        identity: str,
+        cause: str,
+        external: workflow_pb2.ExternalExecutionInfo | None,
+    ) -> None:
         def apply(ms: MutableState, mut: Mutation) -> None:
             if not ms.is_open():
                 raise errors.WorkflowExecutionAlreadyCompletedError("Workflow execution already completed.")
             if ms.cancel_requested:
-                if request.request_id and request.request_id == ms.cancel_request_id:
+                if request_id and request_id == ms.cancel_request_id:
                     return
                 raise errors.CancellationAlreadyRequestedError(
                     "Cancellation already requested for this workflow execution."
                 )
             ms.cancel_requested = True
-            ms.cancel_request_id = request.request_id
+            ms.cancel_request_id = request_id
             attrs = history_pb2.WorkflowExecutionCancelRequestedEventAttributes(
-                cause=request.cause, identity=request.identity, request_id=request.request_id
+                cause=cause, identity=identity, request_id=request_id
             )
+            if external is not None:
+                attrs.external_execution_info.CopyFrom(external)
             ms.add_async_event(mut, workflow_execution_cancel_requested_event_attributes=attrs)
             self.schedule_decision(ms, mut)
 
         await self.transition(key, apply)
-        return service_workflow_pb2.RequestCancelWorkflowExecutionResponse()
 
     async def terminate_workflow(
         self, domain: DomainEntry, request: service_workflow_pb2.TerminateWorkflowExecutionRequest
@@ -778,7 +810,7 @@ class HistoryEngine:
         from cadence_fast.history import views
 
         key = await self.resolve_run(domain.id, request.workflow_execution)
-        ms = await self.load(key)
+        ms = await self.load_committed(key)
         return views.describe(ms)
 
     async def get_workflow_history(

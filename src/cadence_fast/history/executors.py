@@ -31,7 +31,7 @@ class Executors:
     async def transfer(self, task: TransferTask, done: Callable[[], None]) -> None:
         key = (task.domain_id, task.workflow_id, task.run_id)
         try:
-            ms = await self.engine.load(key)
+            ms = await self.engine.load_committed(key)
         except errors.EntityNotExistsError:
             done()
             return
@@ -49,6 +49,18 @@ class Executors:
                 done()
                 return
             mt = activity_match_task(ms, a, now_ns())
+        elif task.task_type == codec.TRANSFER_START_CHILD:
+            await self.engine._children.execute_start_child(task, done)
+            return
+        elif task.task_type == codec.TRANSFER_SIGNAL:
+            await self.engine._children.execute_signal(task, done)
+            return
+        elif task.task_type == codec.TRANSFER_CANCEL:
+            await self.engine._children.execute_cancel(task, done)
+            return
+        elif task.task_type == codec.TRANSFER_CLOSE:
+            await self.engine._children.execute_close(task, done)
+            return
         else:
             done()
             return

@@ -64,7 +64,7 @@ class Queries:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout - DEADLINE_MARGIN
         key = await self.engine.resolve_run(domain.id, request.workflow_execution)
-        ms = await self.engine.load(key)
+        ms = await self.engine.load_committed(key)
         rejected = self._rejected(ms, request.query_reject_condition)
         if rejected is not None:
             return service_workflow_pb2.QueryWorkflowResponse(query_rejected=rejected)

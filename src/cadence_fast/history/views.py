@@ -152,6 +152,20 @@ def describe(ms: Any) -> service_workflow_pb2.DescribeWorkflowExecutionResponse:
         p.last_worker_identity = a.last_worker_identity or a.started_identity
         if a.retry_policy:
             p.maximum_attempts = common_pb2.RetryPolicy.FromString(a.retry_policy).maximum_attempts
+    for iid in sorted(ms.children):
+        c = ms.children[iid]
+        resp.pending_children.add(
+            workflow_execution=common_pb2.WorkflowExecution(workflow_id=c["workflow_id"], run_id=c["run_id"]),
+            workflow_type_name=c["workflow_type"],
+            initiated_id=iid,
+            parent_close_policy=c["policy"],
+            domain=c["domain"],
+        )
+    if ms.parent is not None:
+        p_domain_id, p_domain_name, p_workflow_id, p_run_id, initiated_id = ms.parent
+        pe = info.parent_execution_info
+        pe.domain_id, pe.domain_name, pe.initiated_id = p_domain_id, p_domain_name, initiated_id
+        pe.workflow_execution.workflow_id, pe.workflow_execution.run_id = p_workflow_id, p_run_id
     if ms.is_open() and ms.decision_schedule_id != EMPTY:
         d = resp.pending_decision
         d.state = (
@@ -200,7 +214,7 @@ async def get_history(
 
     if request.history_event_filter_type == history_pb2.EVENT_FILTER_TYPE_CLOSE_EVENT:
         while True:
-            ms = await engine.load(key)
+            ms = await engine.load_committed(key)
             if not ms.is_open():
                 events = await engine.read_events(ms, ms.close_event_id, ms.close_event_id + 1)
                 resp.history.events.extend(events)
@@ -211,7 +225,7 @@ async def get_history(
             await engine.wait_for_change(key, remaining)
 
     while True:
-        ms = await engine.load(key)
+        ms = await engine.load_committed(key)
         remaining = deadline - loop.time()
         if (
             request.wait_for_new_event
