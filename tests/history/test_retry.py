@@ -109,7 +109,6 @@ def test_from_proto_applies_the_defaults() -> None:
 
 # --- retry decisions ----------------------------------------------------------------------
 
-P = RetryPolicy(initial_interval=S, backoff_coefficient=2.0, maximum_interval=0, maximum_attempts=0)
 DECISIONS = [
     # (policy, failed attempt, reason, expiration time, expected delay or None)
     # backoff = initial * coefficient ** attempt
