@@ -19,8 +19,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 AT = dt.datetime(2026, 11, 25, 19, 24, 30, 250_000, tzinfo=UTC)
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def ns(t: dt.datetime) -> int:
