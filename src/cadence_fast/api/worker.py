@@ -9,7 +9,7 @@ Responses are validated and handed to the engine, which decodes the task token.
 from __future__ import annotations
 
 import asyncio
-import logging
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,21 +21,12 @@ from cadence_fast import errors
 from cadence_fast.api import validation as check
 from cadence_fast.api.base import ApiServicer
 from cadence_fast.api.workflow import engine_method, long_poll_timeout, resolve_domain
+from cadence_fast.history.errors import StaleTaskError
 from cadence_fast.persistence.records import TaskListType
-
-try:
-    from cadence_fast.history.errors import StaleTaskError
-except ImportError:  # pragma: no cover - until history/errors.py lands
-
-    class StaleTaskError(Exception):  # type: ignore[no-redef]
-        pass
-
 
 if TYPE_CHECKING:
     from cadence_fast.matching.engine import MatchTask
     from cadence_fast.server import Services
-
-log = logging.getLogger(__name__)
 
 #: What history may answer for a task that no longer needs to run: drop it, poll on.
 #: (A workflow that closed or vanished since the task was queued is the common case.)
@@ -85,7 +76,7 @@ class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
             try:
                 response = await asyncio.shield(recording)
             except asyncio.CancelledError:
-                recording.add_done_callback(lambda f, t=task: _settle_abandoned(matching, t, f))
+                recording.add_done_callback(functools.partial(_settle_abandoned, matching, task))
                 raise
             except _STALE:
                 matching.ack(task)
