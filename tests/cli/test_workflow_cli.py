@@ -61,6 +61,17 @@ class CliFailing:
         raise CliBoom(message)
 
 
+@registry.workflow(name="CliContinuing")
+class CliContinuing:
+    """Continues as new `n` times, then returns how many runs there were."""
+
+    @workflow.run
+    async def run(self, n: int, runs: int) -> str:
+        if n > 0:
+            workflow.continue_as_new(n - 1, runs + 1)
+        return f"done after {runs} runs"
+
+
 @registry.workflow(name="CliWaiter")
 class CliWaiter:
     """Waits for a "go" signal and returns what it carried; "state" answers what it has."""
@@ -243,6 +254,21 @@ async def test_run_of_a_failing_workflow_exits_1_with_the_reason(cli: Cli) -> No
     out = json.loads(r.stdout)
     assert (out["workflow_id"], out["status"], out["reason"]) == (wid, "FAILED", "CliBoom")
     assert "again" in out["details"]
+
+
+async def test_run_follows_continue_as_new_to_the_last_run(cli: Cli) -> None:
+    wid = unique("can")
+    async with worker(cli) as tl:
+        out = await cli.ok("workflow", "run", *start_flags(tl, "CliContinuing", wid, "-i", "2 1"))
+    first = re.search(r"run id (\S+)$", out.splitlines()[0]).group(1)  # type: ignore[union-attr]
+    new_runs = re.findall(r"^Continued as new: run id (\S+)$", out, re.M)
+    assert len(new_runs) == 2 and first not in new_runs, out
+    assert re.search(r'^Result:\s+"done after 3 runs"$', out, re.M), out
+
+    last_of_first = (await cli.ok("workflow", "show", "-w", wid, "-r", first)).splitlines()[-1]
+    assert "WorkflowExecutionContinuedAsNew" in last_of_first and f"new_execution_run_id={new_runs[0]}" in last_of_first
+    current = await cli.json("workflow", "describe", "-w", wid)
+    assert current["workflow_execution_info"]["workflow_execution"]["run_id"] == new_runs[1]
 
 
 # --- start, query, signal, observe, cancel, terminate, signalwithstart -----------------
