@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 from cadence.api.v1 import common_pb2, decision_pb2, service_workflow_pb2, workflow_pb2
 
 from cadence_fast import errors
-from cadence_fast.history import cron
 from tests.history.harness import Env, assert_dense, complete_workflow, kinds, payload, seconds
 
 
@@ -124,19 +122,3 @@ async def test_cron_runs_continue_with_last_result(tmp_path: Path) -> None:
         assert kinds(await env.history_events(wf))[-1] == "workflow_execution_terminated"
     finally:
         await env.close()
-
-
-def test_cron_schedule_parsing() -> None:
-    at = dt.datetime(2026, 11, 25, 19, 24, 30, tzinfo=dt.UTC)  # a Wednesday
-    assert cron.Schedule("* * * * *").next_after(at) == at.replace(minute=25, second=0)
-    assert cron.Schedule("*/15 9-17 * * MON-FRI").next_after(at) == dt.datetime(
-        2026, 11, 26, 9, 0, tzinfo=dt.UTC
-    )
-    assert cron.Schedule("@weekly").next_after(at) == dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
-    assert cron.Schedule("0 0 1,15 * *").next_after(at) == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-    assert cron.Schedule("0 12 13 * 5").next_after(at) == dt.datetime(
-        2026, 11, 27, 12, tzinfo=dt.UTC
-    )  # dom OR dow
-    for bad in ("", "* * *", "61 * * * *", "* * * * MOON", "@every", "*/0 * * * *"):
-        with pytest.raises(cron.CronError):
-            cron.validate(bad)

@@ -80,7 +80,7 @@ class Children:
             raise DecisionFailed(bad, "A valid TaskStartToCloseTimeout may not be negative.")
         if attrs.cron_schedule:
             try:
-                cron.validate(attrs.cron_schedule)
+                cron.parse_cron(attrs.cron_schedule)
             except cron.CronError as e:
                 raise DecisionFailed(bad, str(e)) from None
         domain_name = attrs.domain or ms.domain_name

@@ -12,13 +12,11 @@ from cadence.api.v1 import common_pb2, decision_pb2, history_pb2, service_workfl
 
 from cadence_fast._core import mutable_state as core
 from cadence_fast.domain.cache import DomainEntry
-from cadence_fast.history import cron
+from cadence_fast.history import cron, retry
 from cadence_fast.persistence.records import CloseStatus, CreateMode
 
 if TYPE_CHECKING:
     from cadence_fast.history.engine import HistoryEngine
-
-DEFAULT_RETRY_INITIAL_NS = core.NS
 
 
 @dataclass(slots=True)
@@ -38,20 +36,9 @@ def retry_backoff(ms: Any, reason: str, now: int) -> int | None:
     """The wait before the next attempt of a failed run, None if its retry policy says stop."""
     if not ms.retry_policy:
         return None
-    policy = common_pb2.RetryPolicy.FromString(ms.retry_policy)
-    if reason in policy.non_retryable_error_reasons:
-        return None
-    if policy.maximum_attempts > 0 and ms.attempt + 1 >= policy.maximum_attempts:
-        return None
-    initial = core.dur_ns(policy.initial_interval) or DEFAULT_RETRY_INITIAL_NS
-    coefficient = policy.backoff_coefficient or 2.0
-    backoff = int(initial * coefficient**ms.attempt)
-    maximum = core.dur_ns(policy.maximum_interval)
-    if maximum > 0:
-        backoff = min(backoff, maximum)
-    if ms.expiration_time and now + backoff >= ms.expiration_time:
-        return None
-    return backoff
+    return retry.next_retry_delay(
+        ms.retry_policy, ms.attempt, reason, now=now, expiration_time=ms.expiration_time
+    )
 
 
 def close_or_continue(

@@ -27,6 +27,7 @@ One deliberate difference: a day-of-month that never occurs in the chosen months
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import random
 import re
@@ -106,7 +107,17 @@ class EverySchedule(CronSchedule):
 class SpecSchedule(CronSchedule):
     """Five cron fields in a time zone: robfig's SpecSchedule (its seconds field is always 0)."""
 
-    __slots__ = ("location", "minutes", "hours", "days_of_month", "months", "days_of_week", "_either_day")
+    __slots__ = (
+        "location",
+        "minutes",
+        "hours",
+        "days_of_month",
+        "months",
+        "days_of_week",
+        "_either_day",
+        "_minute_list",
+        "_hour_list",
+    )
 
     def __init__(
         self,
@@ -120,6 +131,8 @@ class SpecSchedule(CronSchedule):
         dom_star, dow_star = fields[2][1], fields[4][1]
         # Classic cron: two restricted day fields are OR-ed, otherwise AND-ed.
         self._either_day = not (dom_star or dow_star)
+        self._minute_list = sorted(self.minutes)
+        self._hour_list = sorted(self.hours)
 
     def day_matches(self, t: dt.datetime) -> bool:
         dom = t.day in self.days_of_month
@@ -130,7 +143,10 @@ class SpecSchedule(CronSchedule):
         # A port of robfig v3 SpecSchedule.Next. Each `continue` restarts from the month
         # check, which is what robfig's `goto WRAP` and its inner loops amount to: a field
         # that did not change still matches. `added` marks that the lower fields have been
-        # zeroed once; after that the walk only moves forward.
+        # zeroed once; after that the walk only moves forward. robfig steps hours and
+        # minutes one at a time; this jumps straight to the next listed value (or the top of
+        # the next day/hour) and re-checks, which lands on the same instant: an absolute
+        # jump across a DST change only falls short of the wall value, never past a match.
         loc = self.location
         t = dt.datetime.fromtimestamp(t_ns // NS + 1, loc)  # the upcoming whole second
         added = False
@@ -157,13 +173,13 @@ class SpecSchedule(CronSchedule):
                 if not added:
                     added = True
                     t = _wall(loc, t.year, t.month, t.day, t.hour)
-                t = _add(t, 3600)
+                t = _add(t, (_next_in(self._hour_list, t.hour, 24) - t.hour) * 3600)
                 continue
             if t.minute not in self.minutes:
                 if not added:
                     added = True
                     t = _add(t, -t.second)
-                t = _add(t, 60)
+                t = _add(t, (_next_in(self._minute_list, t.minute, 60) - t.minute) * 60)
                 continue
             if t.second != 0:
                 added = True
@@ -171,6 +187,12 @@ class SpecSchedule(CronSchedule):
                 continue
             return _datetime_to_ns(t)
         return None
+
+
+def _next_in(values: list[int], current: int, limit: int) -> int:
+    """The smallest listed value above `current`, else `limit` (the wrap point)."""
+    i = bisect.bisect_right(values, current)
+    return values[i] if i < len(values) else limit
 
 
 # --- parsing ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from cadence.api.v1 import common_pb2, decision_pb2, history_pb2, service_worker
 
 from cadence_fast._core import mutable_state as core
 from cadence_fast.domain.cache import DomainEntry
-from cadence_fast.history import codec, continuation, cron, tokens
+from cadence_fast.history import codec, continuation, cron, retry, tokens
 from cadence_fast.history.errors import DecisionFailed
 from cadence_fast.matching.task import MatchTask
 from cadence_fast.persistence.records import CloseStatus, TaskListType
@@ -28,7 +28,6 @@ NS = core.NS
 EMPTY = core.EMPTY_EVENT_ID
 #: started_id of an activity with a retry policy whose Started event waits for the outcome
 STARTED_NO_EVENT = -1
-DEFAULT_RETRY_INITIAL_NS = NS
 
 C = workflow_pb2  # decision failure causes and timeout types
 
@@ -161,8 +160,7 @@ class DecisionHandler:
         a.heartbeat_timeout = hb
         if attrs.HasField("retry_policy"):
             a.retry_policy = attrs.retry_policy.SerializeToString()
-            expiration = core.dur_ns(attrs.retry_policy.expiration_interval) or s2c
-            a.expiration_time = mut.now + expiration
+            a.expiration_time = retry.activity_expiration_time(attrs.retry_policy, mut.now, s2c)
         ms.add_activity(mut, a)
         self.schedule_activity_attempt(ms, mut, a)
 
@@ -362,7 +360,7 @@ class DecisionHandler:
                 raise DecisionFailed(bad, f"A valid {name} may not be negative.")
         if attrs.cron_schedule:
             try:
-                cron.validate(attrs.cron_schedule)
+                cron.parse_cron(attrs.cron_schedule)
             except cron.CronError as e:
                 raise DecisionFailed(bad, str(e)) from None
         if attrs.initiator not in (0, C.CONTINUE_AS_NEW_INITIATOR_DECIDER):
@@ -436,22 +434,14 @@ class DecisionHandler:
 
     def retry_activity(self, ms: Any, mut: Any, a: Any, reason: str, details: bytes) -> bool:
         """Schedule the next attempt if the retry policy allows it (no event is written)."""
-        if not a.retry_policy:
+        if not a.retry_policy or a.cancel_requested:  # Go never retries an activity asked to cancel
             return False
-        policy = common_pb2.RetryPolicy.FromString(a.retry_policy)
-        if reason in policy.non_retryable_error_reasons:
+        backoff = retry.next_retry_delay(
+            a.retry_policy, a.attempt, reason, now=mut.now, expiration_time=a.expiration_time
+        )
+        if backoff is None:
             return False
-        if policy.maximum_attempts > 0 and a.attempt + 1 >= policy.maximum_attempts:
-            return False
-        initial = core.dur_ns(policy.initial_interval) or DEFAULT_RETRY_INITIAL_NS
-        coefficient = policy.backoff_coefficient or 2.0
-        backoff = int(initial * coefficient**a.attempt)
-        maximum = core.dur_ns(policy.maximum_interval)
-        if maximum > 0:
-            backoff = min(backoff, maximum)
         next_time = mut.now + backoff
-        if a.expiration_time and next_time >= a.expiration_time:
-            return False
         a.attempt += 1
         a.started_id = EMPTY
         a.started_time = 0

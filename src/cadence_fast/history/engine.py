@@ -28,7 +28,7 @@ from cadence_fast import errors
 from cadence_fast._core import mutable_state as core
 from cadence_fast.config import ServerConfig
 from cadence_fast.domain.cache import DomainCache, DomainEntry
-from cadence_fast.history import codec, cron, tokens
+from cadence_fast.history import codec, cron, retry, tokens
 from cadence_fast.history.cache import ExecutionCache, RunKey
 from cadence_fast.history.continuation import Continuation
 from cadence_fast.history.decisions import STARTED_NO_EVENT
@@ -458,7 +458,7 @@ class HistoryEngine:
             raise errors.BadRequestError(f"Domain {domain.name} is deprecated.")
         if req.cron_schedule:
             try:
-                cron.validate(req.cron_schedule)
+                cron.parse_cron(req.cron_schedule)
             except cron.CronError as e:
                 raise errors.BadRequestError(f"Invalid CronSchedule: {e}") from None
         shard = self.shard_for(req.workflow_id)
@@ -578,9 +578,8 @@ class HistoryEngine:
             ms.expiration_time = continued.expiration_time
         else:
             backoff = self._first_decision_backoff(req, now)
-            if req.HasField("retry_policy") and req.retry_policy.HasField("expiration_interval"):
-                expiration = core.dur_ns(req.retry_policy.expiration_interval)
-                ms.expiration_time = now + expiration if expiration > 0 else 0
+            if req.HasField("retry_policy"):
+                ms.expiration_time = retry.workflow_expiration_time(req.retry_policy, now)
         ms.execution_time = now + backoff
 
         mut = core.Mutation(now, 0)
