@@ -110,6 +110,23 @@ def test_daylight_saving_time_as_robfig() -> None:
     assert fall.next_after(second) == ns(utc(2013, 11, 4, 6))
 
 
+def test_hourly_ticks_across_daylight_saving_changes() -> None:
+    schedule = cron.parse_cron("CRON_TZ=America/New_York 30 * * * *")
+
+    def ticks(start: dt.datetime, n: int) -> list[str]:
+        out, t = [], ns(start)
+        for _ in range(n):
+            t = schedule.next_after(t)  # type: ignore[assignment]
+            local = dt.datetime.fromtimestamp(t / NS, NEW_YORK)
+            out.append(f"{local:%H:%M}{local.tzname()}")
+        return out
+
+    # spring forward (2:00 EST -> 3:00 EDT): no 02:30
+    assert ticks(utc(2012, 3, 11, 5), 3) == ["00:30EST", "01:30EST", "03:30EDT"]
+    # fall back (2:00 EDT -> 1:00 EST): 01:30 twice
+    assert ticks(utc(2012, 11, 4, 4), 4) == ["00:30EDT", "01:30EDT", "01:30EST", "02:30EST"]
+
+
 def test_descriptors_equal_their_five_field_forms() -> None:
     start = ns(AT)
     for descriptor, fields in [
