@@ -447,6 +447,7 @@ async def test_list_scan_and_count(cli: Cli) -> None:
     assert "INVALID_ARGUMENT" in await cli.fails("workflow", "list", "--query", "WorkflowType = ")
     assert "INVALID_ARGUMENT" in await cli.fails("workflow", "count", "--query", "NoSuchAttribute = 1")
     assert "at most one of" in await cli.fails("workflow", "list", "--wt", wtype, "-w", ids[0])
+    assert "cannot be combined with --open" in await cli.fails("workflow", "list", "-q", query, "--open")
     assert "--pagesize" in await cli.fails("workflow", "list", "--ps", "0")
 
 

@@ -130,6 +130,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.more and args.all:
         raise CliError("give --more or --all, not both")
     mode = "all" if args.all else "more" if args.more else "one"
+    filter_flags = {
+        "open": "--open", "workflow_id": "--workflow_id", "workflow_type": "--workflow_type", "status": "--status",
+        "earliest_time": "--earliest_time", "latest_time": "--latest_time",
+    }
+    given = [flag for dest, flag in filter_flags.items() if getattr(args, dest)]
+    if args.query and given:
+        # Silently dropping a filter would list the wrong workflows.
+        raise CliError(f"--query cannot be combined with {', '.join(given)}: put the condition in the query")
     if args.query:
         def fetch_query(token: bytes) -> tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]:
             req = service_visibility_pb2.ListWorkflowExecutionsRequest(
