@@ -71,3 +71,10 @@ def drop_mysql_database(url: str) -> None:
     conn = mysql_connect()
     with conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+#: Fixture params for tests that run on both server databases (selectable with -m postgres / -m mysql).
+SERVER_DATABASES = [
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", marks=pytest.mark.mysql),
+]

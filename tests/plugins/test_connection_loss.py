@@ -15,7 +15,7 @@ import pytest
 from cadence_fast.persistence import create_store
 from cadence_fast.persistence.records import DomainRecord
 from cadence_fast.persistence.testing.factories import create_op, owned_shard, uid
-from tests.plugins.databases import mysql_connect
+from tests.plugins.databases import SERVER_DATABASES, mysql_connect
 
 
 def _kill_sessions(kind: str, url: str) -> int:
@@ -37,7 +37,7 @@ def _kill_sessions(kind: str, url: str) -> int:
     return len(ids)
 
 
-@pytest.fixture(params=["postgres", "mysql"])
+@pytest.fixture(params=SERVER_DATABASES)
 def db(request: pytest.FixtureRequest) -> tuple[str, str]:
     url = request.getfixturevalue("pg_url" if request.param == "postgres" else "mysql_url")
     return request.param, url

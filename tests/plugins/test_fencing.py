@@ -30,6 +30,7 @@ from cadence.api.v1 import (
 from cadence_fast.history.engine import shard_of
 from tests.conftest import cli_command
 from tests.plugins.databases import (
+    SERVER_DATABASES,
     create_mysql_database,
     create_pg_database,
     drop_mysql_database,
@@ -41,7 +42,7 @@ DOMAIN = "fencing"
 TASK_LIST = "fencing-tl"
 
 
-@pytest.fixture(params=["postgres", "mysql"])
+@pytest.fixture(params=SERVER_DATABASES)
 def shared_store(request: pytest.FixtureRequest) -> Iterator[str]:
     url = create_pg_database() if request.param == "postgres" else create_mysql_database()
     setup = subprocess.run([*cli_command(), "schema", "setup", "--store", url], capture_output=True, text=True)

@@ -22,6 +22,7 @@ from cadence.worker import Worker
 from tests.conftest import cli_command
 from tests.e2e.workflows import Env, check_history, get_history, kinds, register_domain, registry, result
 from tests.plugins.databases import (
+    SERVER_DATABASES,
     create_mysql_database,
     create_pg_database,
     drop_mysql_database,
@@ -29,7 +30,7 @@ from tests.plugins.databases import (
 )
 
 
-@pytest.fixture(params=["postgres", "mysql"])
+@pytest.fixture(params=SERVER_DATABASES)
 def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
     url = create_pg_database() if request.param == "postgres" else create_mysql_database()
     setup = subprocess.run([*cli_command(), "schema", "setup", "--store", url], capture_output=True, text=True)

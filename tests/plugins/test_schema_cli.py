@@ -19,6 +19,7 @@ from tests.conftest import cli_command, free_port
 from tests.plugins.databases import (
     MYSQL_SERVER,
     PG_SERVER,
+    SERVER_DATABASES,
     drop_mysql_database,
     drop_pg_database,
     mysql_connect,
@@ -44,12 +45,12 @@ def _fresh(kind: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path}/{name}.db"
 
 
-@pytest.fixture(params=["postgres", "mysql", "sqlite"])
+@pytest.fixture(params=[*SERVER_DATABASES, "sqlite"])
 def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _fresh(request.param, tmp_path)
 
 
-@pytest.fixture(params=["postgres", "mysql"])
+@pytest.fixture(params=SERVER_DATABASES)
 def fresh_server_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Server databases only: SQLite migrates itself on open and never needs `schema update`."""
     yield from _fresh(request.param, tmp_path)

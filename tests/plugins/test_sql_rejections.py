@@ -14,11 +14,12 @@ import pytest
 from cadence_fast.persistence import create_store
 from cadence_fast.persistence.errors import NotFound, StoreError
 from cadence_fast.persistence.testing.factories import create_op, owned_shard, uid
+from tests.plugins.databases import SERVER_DATABASES
 
 BAD_ID = {"postgres": "nul\x00inside", "mysql": "x" * 300}
 
 
-@pytest.fixture(params=["postgres", "mysql"])
+@pytest.fixture(params=SERVER_DATABASES)
 def db(request: pytest.FixtureRequest) -> tuple[str, str]:
     url = request.getfixturevalue("pg_url" if request.param == "postgres" else "mysql_url")
     return request.param, url
