@@ -11,9 +11,11 @@ import asyncio
 
 import pytest
 
+from cadence_fast.errors import BadRequestError
 from cadence_fast.persistence import create_store
 from cadence_fast.persistence.errors import NotFound, StoreError
 from cadence_fast.persistence.testing.factories import create_op, owned_shard, uid
+from cadence_fast.persistence.visibility_query import VisibilityQuery
 from tests.plugins.databases import SERVER_DATABASES
 
 BAD_ID = {"postgres": "nul\x00inside", "mysql": "x" * 300}
@@ -51,6 +53,25 @@ def test_refused_value_fails_only_its_op(db: tuple[str, str]) -> None:
             else:
                 with pytest.raises(StoreError):
                     await store.get_current_execution(shard_id, domain, BAD_ID[kind])
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_malformed_page_tokens_are_bad_requests(db: tuple[str, str]) -> None:
+    _, url = db
+
+    async def scenario() -> None:
+        store = create_store(url)
+        await store.open(create_schema=True)
+        try:
+            with pytest.raises(BadRequestError):
+                await store.read_history(1, "d", "wf", "run", 1, 10, 5, b"not-a-token")
+            with pytest.raises(BadRequestError):
+                await store.list_domains(5, b"\xff\xfe")
+            with pytest.raises(BadRequestError):
+                await store.list_workflows("d", VisibilityQuery(), 5, b"garbage")
         finally:
             await store.close()
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from cadence_fast.errors import BadRequestError
 from cadence_fast.persistence.errors import (
     AlreadyExists,
     ConditionFailed,
@@ -157,7 +158,7 @@ def decode_int_token(token: bytes | None, what: str) -> int | None:
     if not token:
         return None
     if len(token) != 8:
-        raise ValueError(f"invalid {what} next_page_token")
+        raise BadRequestError(f"next_page_token is not a valid {what} page token")
     return int(struct.unpack(">q", token)[0])
 
 
@@ -168,9 +169,12 @@ def encode_str_token(value: str) -> bytes:
 def decode_str_token(token: bytes | None, what: str) -> str | None:
     if not token:
         return None
-    if token[:1] != b"s":
-        raise ValueError(f"invalid {what} next_page_token")
-    return token[1:].decode("utf-8")
+    try:
+        if token[:1] != b"s":
+            raise ValueError
+        return token[1:].decode("utf-8")
+    except ValueError:
+        raise BadRequestError(f"next_page_token is not a valid {what} page token") from None
 
 
 # --- schema version ---------------------------------------------------------------------
@@ -662,13 +666,24 @@ def read_history(
     page_size: int,
     token: bytes | None,
 ) -> Program[tuple[list[HistoryBatch], bytes | None]]:
-    after = decode_int_token(token, "read_history")
+    after = decode_int_token(token, "history")
     limit = page_size if page_size > 0 else 1_000_000_000
+    key = (shard_id, domain_id, workflow_id, run_id)
+    if after is not None:
+        lower_sql, lower_params = "first_event_id > %s", (after,)
+    else:
+        # Seek straight to the batch holding min_event_id (the last one starting at or
+        # before it), so reading the tail of a long history does not scan its head.
+        lower_sql = (
+            "first_event_id >= COALESCE((SELECT MAX(first_event_id) FROM history_batches"
+            f" WHERE {EXEC_KEY} AND first_event_id <= %s), 0)"
+        )
+        lower_params = (*key, min_event_id)
     rows = yield Fetch(
         "SELECT first_event_id, last_event_id, data FROM history_batches"
-        f" WHERE {EXEC_KEY} AND last_event_id >= %s AND first_event_id < %s AND first_event_id > %s"
+        f" WHERE {EXEC_KEY} AND {lower_sql} AND last_event_id >= %s AND first_event_id < %s"
         " ORDER BY first_event_id LIMIT %s",
-        (shard_id, domain_id, workflow_id, run_id, min_event_id, max_event_id, -1 if after is None else after, limit + 1),
+        (*key, *lower_params, min_event_id, max_event_id, limit + 1),
     )
     batches = [HistoryBatch(int(r[0]), int(r[1]), bytes(r[2])) for r in rows[:limit]]
     return batches, (encode_int_token(batches[-1].first_event_id) if len(rows) > limit else None)
@@ -883,7 +898,7 @@ def list_workflows(
         # Keyset paging on the ORDER BY values of the last row: stable while runs start and close.
         seek_sql, seek_params = cq.after_token(token)
         where, params = f"{where} AND ({seek_sql})", [*params, *seek_params]
-    limit = page_size if page_size > 0 else 1000
+    limit = page_size if page_size > 0 else 1_000_000_000  # 0: everything, as the contract's other lists
     rows = yield Fetch(
         f"SELECT {VIS_SELECT} FROM executions_visibility WHERE {where} ORDER BY {cq.order_by} LIMIT %s",
         (*params, limit + 1),
