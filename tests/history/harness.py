@@ -154,13 +154,16 @@ class Env:
         self,
         task_list: str = "tl",
         timeout: float = 5.0,  # noqa: ASYNC109
+        kind: int = tasklist_pb2.TASK_LIST_KIND_NORMAL,
     ) -> service_worker_pb2.PollForDecisionTaskResponse | None:
         req = service_worker_pb2.PollForDecisionTaskRequest(
-            domain=DOMAIN, task_list=tasklist_pb2.TaskList(name=task_list), identity="worker"
+            domain=DOMAIN,
+            task_list=tasklist_pb2.TaskList(name=task_list, kind=kind),
+            identity="worker",  # type: ignore[arg-type]
         )
         while True:
             task = await self.matching.poll(
-                self.domain.id, task_list, TaskListType.DECISION, "worker", timeout
+                self.domain.id, task_list, TaskListType.DECISION, "worker", timeout, kind=kind
             )
             if task is None:
                 return None

@@ -149,7 +149,7 @@ class Mutation:
 
     __slots__ = (
         "events", "dirty", "transfer", "timers", "visibility", "now", "condition_next_event_id",
-        "decision_scheduled", "closed", "new_run",
+        "decision_scheduled", "closed", "new_run", "touched",
     )  # fmt: skip
 
     def __init__(self, now: int, condition_next_event_id: int) -> None:
@@ -163,6 +163,7 @@ class Mutation:
         self.decision_scheduled = False
         self.closed = False
         self.new_run = None  # (MutableState, CreateWorkflow) of a continue-as-new in this transition
+        self.touched = False  # the execution info changed without events or map rows (still a write)
 
 
 class MutableState:
@@ -177,7 +178,8 @@ class MutableState:
         "cancel_requested", "cancel_request_id", "signal_count", "memo", "search_attributes",
         "close_event_id", "retry_policy", "attempt", "cron_schedule", "expiration_time", "buffered_seq",
         "parent", "identity", "last_update_time", "history_size", "decision_backoff_until", "retention",
-        "decision_identity", "start_input", "start_header",
+        "decision_identity", "start_input", "start_header", "sticky_task_list", "sticky_schedule_to_start",
+        "decision_sticky",
     )  # fmt: skip
     __slots__ = INFO_FIELDS + (
         "activities",
@@ -240,6 +242,10 @@ class MutableState:
         # the start request's input and header, kept for runs that retry or cron (their successor reuses them)
         self.start_input = b""
         self.start_header = b""
+        # sticky execution: decisions go to the worker's own list while it answers in time
+        self.sticky_task_list = ""
+        self.sticky_schedule_to_start = 0
+        self.decision_sticky = False  # the pending decision was scheduled on the sticky list
         # maps (rows of their own in the store)
         self.activities: dict = {}  # schedule id -> ActivityInfo
         self.activity_ids: dict = {}  # activity id -> schedule id
@@ -419,14 +425,21 @@ class MutableState:
             return None
         if attempt >= 0:
             self.decision_attempt = attempt
+        sticky = self.sticky_task_list != ""
+        task_list = _task_list(self.task_list)
+        if sticky:
+            task_list = tasklist_pb2.TaskList(
+                name=self.sticky_task_list, kind=tasklist_pb2.TASK_LIST_KIND_STICKY
+            )
         event = self.add_event(
             mut,
             decision_task_scheduled_event_attributes=history_pb2.DecisionTaskScheduledEventAttributes(
-                task_list=_task_list(self.task_list),
+                task_list=task_list,
                 start_to_close_timeout=dur(self.task_timeout),
                 attempt=self.decision_attempt,
             ),
         )
+        self.decision_sticky = sticky
         self.decision_schedule_id = event.event_id
         self.decision_started_id = EMPTY_EVENT_ID
         self.decision_request_id = ""
@@ -449,6 +462,10 @@ class MutableState:
         self.decision_request_id = request_id
         self.decision_started_time = mut.now
         return event
+
+    def clear_stickiness(self) -> None:
+        self.sticky_task_list = ""
+        self.sticky_schedule_to_start = 0
 
     def clear_decision(self) -> None:
         self.decision_schedule_id = EMPTY_EVENT_ID

@@ -66,6 +66,12 @@ class DecisionHandler:
                         "processing",
                     )
         completed = ms.complete_decision(mut, request.identity, request.binary_checksum)
+        sticky = request.sticky_attributes
+        if request.HasField("sticky_attributes") and sticky.worker_task_list.name:
+            ms.sticky_task_list = sticky.worker_task_list.name
+            ms.sticky_schedule_to_start = core.dur_ns(sticky.schedule_to_start_timeout)
+        else:
+            ms.clear_stickiness()
         ctx = _Context(ms, mut, completed.event_id, request.identity, domain)
         for d in request.decisions:
             if not ms.is_open():

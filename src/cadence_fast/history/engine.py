@@ -36,7 +36,7 @@ from cadence_fast.history.errors import DecisionFailed, StaleTaskError
 from cadence_fast.history.queues import TimerQueue, TransferQueue, now_ns
 from cadence_fast.history.shard import Op, Shard
 from cadence_fast.matching.engine import MatchingEngine
-from cadence_fast.matching.task import MatchTask
+from cadence_fast.matching.task import KIND_NORMAL, KIND_STICKY, MatchTask
 from cadence_fast.persistence import errors as store_errors
 from cadence_fast.persistence.records import (
     CloseStatus,
@@ -275,7 +275,9 @@ class HistoryEngine:
                     ):
                         self.cache.evict(key)  # fn changed the state half way: reload next time
                     raise
-                if not (mut.events or mut.dirty or mut.transfer or mut.timers or mut.visibility):
+                if not (
+                    mut.events or mut.dirty or mut.transfer or mut.timers or mut.visibility or mut.touched
+                ):
                     return result
                 try:
                     await self._commit_update(shard, ms, mut)
@@ -428,6 +430,12 @@ class HistoryEngine:
         event = ms.schedule_decision(mut)
         if event is not None:
             mut.transfer.append((codec.TRANSFER_DECISION, codec.pack(event.event_id, ms.decision_attempt)))
+            if ms.decision_sticky and ms.sticky_schedule_to_start > 0:
+                # a sticky worker that does not pick it up in time: back to the normal list
+                mut.timers.append((
+                    mut.now + ms.sticky_schedule_to_start, codec.TIMER_DECISION_TIMEOUT,
+                    codec.pack(event.event_id, ms.decision_attempt, workflow_pb2.TIMEOUT_TYPE_SCHEDULE_TO_START),
+                ))  # fmt: skip
 
     def schedule_decision_with_backoff(self, ms: MutableState, mut: Mutation) -> None:
         """After repeated decision failures, wait before retrying so a broken workflow does not spin."""
@@ -894,7 +902,14 @@ class HistoryEngine:
             if ms.decision_request_id != request_id:
                 raise StaleTaskError("decision moved on")
             history = await self.full_history_bytes(ms)
-            return views.decision_task_response(ms, history, self._backlog_hint(task))
+            resp = views.decision_task_response(ms, history, self._backlog_hint(task))
+        if task.kind == KIND_STICKY:
+            # a sticky worker has the workflow cached: only the events since its last decision
+            first = ms.last_processed_event + 1 if ms.last_processed_event else 1
+            kept = [e for e in resp.history.events if e.event_id >= first]
+            del resp.history.events[:]
+            resp.history.events.extend(kept)
+        return resp
 
     def _backlog_hint(self, task: MatchTask) -> int:
         hint = getattr(self.matching, "backlog_hint", None)
@@ -1169,16 +1184,82 @@ class HistoryEngine:
 
     @staticmethod
     def decision_match_task(ms: MutableState, schedule_id: int, attempt: int, now: int) -> MatchTask:
+        sticky = ms.decision_sticky and ms.sticky_task_list != ""
         return MatchTask(
             domain_id=ms.domain_id,
             workflow_id=ms.workflow_id,
             run_id=ms.run_id,
             scheduled_event_id=schedule_id,
-            task_list=ms.task_list,
+            task_list=ms.sticky_task_list if sticky else ms.task_list,
             task_type=TaskListType.DECISION,
+            kind=KIND_STICKY if sticky else KIND_NORMAL,
             schedule_attempt=attempt,
             created_time=now,
         )
+
+    async def sticky_unavailable(self, key: RunKey, schedule_id: int) -> None:
+        """Matching has no live poller on the sticky list: route this run's decisions normally."""
+
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            ms.clear_stickiness()
+            if ms.decision_schedule_id == schedule_id:
+                ms.decision_sticky = False
+            mut.touched = True
+
+        await self.transition(key, apply)
+
+    # --- issue 4: sticky reset, task refresh, restart -----------------------------------
+
+    async def reset_sticky_task_list(
+        self, domain: DomainEntry, request: service_worker_pb2.ResetStickyTaskListRequest
+    ) -> service_worker_pb2.ResetStickyTaskListResponse:
+        key = await self.resolve_run(domain.id, request.workflow_execution)
+
+        def apply(ms: MutableState, mut: Mutation) -> None:
+            if not ms.is_open():
+                raise errors.WorkflowExecutionAlreadyCompletedError("Workflow execution already completed.")
+            if ms.sticky_task_list:
+                ms.clear_stickiness()
+                mut.touched = True
+
+        await self.transition(key, apply)
+        return service_worker_pb2.ResetStickyTaskListResponse()
+
+    async def refresh_workflow_tasks(
+        self, domain: DomainEntry, request: service_workflow_pb2.RefreshWorkflowTasksRequest
+    ) -> service_workflow_pb2.RefreshWorkflowTasksResponse:
+        key = await self.resolve_run(domain.id, request.workflow_execution)
+        await self.transition(key, self._executors.refresh_tasks)
+        return service_workflow_pb2.RefreshWorkflowTasksResponse()
+
+    async def restart_workflow(
+        self, domain: DomainEntry, request: service_workflow_pb2.RestartWorkflowExecutionRequest
+    ) -> service_workflow_pb2.RestartWorkflowExecutionResponse:
+        """Run the workflow again from its start request; an open current run is terminated."""
+        key = await self.resolve_run(domain.id, request.workflow_execution)
+        ms = await self.load_committed(key)
+        events = await self.read_events(ms, 1, 2)
+        if not events or not events[0].HasField("workflow_execution_started_event_attributes"):
+            raise errors.EntityNotExistsError("Workflow execution history not found.")
+        started = events[0].workflow_execution_started_event_attributes
+        req = service_workflow_pb2.StartWorkflowExecutionRequest(
+            domain=domain.name,
+            workflow_id=ms.workflow_id,
+            workflow_type=started.workflow_type,
+            task_list=started.task_list,
+            input=started.input,
+            execution_start_to_close_timeout=started.execution_start_to_close_timeout,
+            task_start_to_close_timeout=started.task_start_to_close_timeout,
+            identity=request.identity,
+            request_id=str(uuid.uuid4()),
+            workflow_id_reuse_policy=workflow_pb2.WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING,
+            cron_schedule=started.cron_schedule,
+        )
+        for name in ("retry_policy", "memo", "search_attributes", "header"):
+            if started.HasField(name):
+                getattr(req, name).CopyFrom(getattr(started, name))
+        run_id = await self._start(domain, req, None)
+        return service_workflow_pb2.RestartWorkflowExecutionResponse(run_id=run_id)
 
 
 class _RunIsOpen(Exception):

@@ -65,7 +65,15 @@ class Executors:
             done()
             return
         mt.on_done = done
-        await self.engine.dispatch(mt)
+        try:
+            await self.engine.dispatch(mt)
+        except errors.StickyWorkerUnavailableError:
+            # Go: StickyWorkerUnavailable -> the workflow's normal task list
+            await self.engine.sticky_unavailable(key, mt.scheduled_event_id)
+            ms = await self.engine.load_committed(key)
+            normal = self.engine.decision_match_task(ms, mt.scheduled_event_id, mt.schedule_attempt, now_ns())
+            normal.on_done = done
+            await self.engine.dispatch(normal)
 
     # --- timers --------------------------------------------------------------------------
 
@@ -86,17 +94,77 @@ class Executors:
             pass
 
     def _decision_timeout(self, ms: Any, mut: Any, args: tuple[Any, ...]) -> None:
-        schedule_id, attempt = args
-        if (
-            not ms.is_open()
-            or ms.decision_schedule_id != schedule_id
-            or ms.decision_started_id == EMPTY
-            or ms.decision_attempt != attempt
-        ):
+        schedule_id, attempt = args[:2]
+        timeout_type = args[2] if len(args) > 2 else C.TIMEOUT_TYPE_START_TO_CLOSE
+        if not ms.is_open() or ms.decision_schedule_id != schedule_id or ms.decision_attempt != attempt:
             return
-        ms.time_out_decision(mut, C.TIMEOUT_TYPE_START_TO_CLOSE)
+        started = ms.decision_started_id != EMPTY
+        if started != (timeout_type == C.TIMEOUT_TYPE_START_TO_CLOSE):
+            return  # a schedule-to-start timer of a decision that started meanwhile, or the reverse
+        if ms.decision_sticky or timeout_type == C.TIMEOUT_TYPE_SCHEDULE_TO_START:
+            ms.clear_stickiness()  # the sticky worker did not answer: back to the normal list
+        ms.time_out_decision(mut, timeout_type)
         ms.flush_buffered(mut)
         self.engine.schedule_decision(ms, mut)
+
+    def refresh_tasks(self, ms: Any, mut: Any) -> None:
+        """RefreshWorkflowTasks: write every task the run's pending state needs again."""
+        if not ms.is_open():
+            return
+        engine = self.engine
+        now = mut.now
+        if ms.decision_schedule_id != EMPTY:
+            if ms.decision_started_id == EMPTY:
+                mut.transfer.append(
+                    (codec.TRANSFER_DECISION, codec.pack(ms.decision_schedule_id, ms.decision_attempt))
+                )
+            else:
+                mut.timers.append((
+                    ms.decision_started_time + ms.decision_timeout, codec.TIMER_DECISION_TIMEOUT,
+                    codec.pack(ms.decision_schedule_id, ms.decision_attempt),
+                ))  # fmt: skip
+        elif ms.last_processed_event == EMPTY and ms.execution_time > now:
+            mut.timers.append((ms.execution_time, codec.TIMER_WORKFLOW_BACKOFF, b""))
+        elif ms.decision_backoff_until:
+            mut.timers.append(
+                (ms.decision_backoff_until, codec.TIMER_DECISION_BACKOFF, codec.pack(ms.decision_attempt))
+            )
+        for a in ms.activities.values():
+            if a.started_id == EMPTY:
+                if a.attempt_scheduled_time > now:
+                    mut.timers.append((
+                        a.attempt_scheduled_time, codec.TIMER_ACTIVITY_RETRY, codec.pack(a.schedule_id, a.attempt)
+                    ))  # fmt: skip
+                else:
+                    engine._decisions.schedule_activity_attempt(ms, mut, a)
+                continue
+            for timeout_type, at in (
+                (
+                    C.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE,
+                    (a.attempt_scheduled_time or a.scheduled_time) + a.schedule_to_close,
+                ),
+                (C.TIMEOUT_TYPE_START_TO_CLOSE, a.started_time + a.start_to_close),
+                (C.TIMEOUT_TYPE_HEARTBEAT, max(a.started_time, a.last_heartbeat_time) + a.heartbeat_timeout),
+            ):
+                if at > a.started_time and (
+                    timeout_type != C.TIMEOUT_TYPE_HEARTBEAT or a.heartbeat_timeout > 0
+                ):
+                    mut.timers.append((
+                        at, codec.TIMER_ACTIVITY_TIMEOUT, codec.pack(a.schedule_id, timeout_type, a.attempt)
+                    ))  # fmt: skip
+        for t in ms.timers.values():
+            mut.timers.append((t.expiry_time, codec.TIMER_USER, codec.pack(t.timer_id, t.started_id)))
+        if ms.execution_timeout:
+            mut.timers.append((
+                (ms.execution_time or ms.start_time) + ms.execution_timeout, codec.TIMER_WORKFLOW_TIMEOUT, b""
+            ))  # fmt: skip
+        for iid, c in ms.children.items():
+            if c["started_id"] == EMPTY:
+                mut.transfer.append((codec.TRANSFER_START_CHILD, codec.pack(iid)))
+        for iid in ms.external_signals:
+            mut.transfer.append((codec.TRANSFER_SIGNAL, codec.pack(iid)))
+        for iid in ms.external_cancels:
+            mut.transfer.append((codec.TRANSFER_CANCEL, codec.pack(iid)))
 
     def _activity_timeout(self, ms: Any, mut: Any, args: tuple[Any, ...]) -> None:
         schedule_id, timeout_type, attempt = args
