@@ -69,8 +69,11 @@ def _parse_url(url: str) -> dict[str, Any]:
         "user": unquote(parts.username) if parts.username else "root",
         "password": unquote(parts.password) if parts.password else "",
         "database": parts.path.lstrip("/") or None,
-        "pool_size": max(1, int(options.pop("pool_size", "8"))),
     }
+    try:
+        params["pool_size"] = max(1, int(options.pop("pool_size", "8")))
+    except ValueError:
+        raise ValueError(f"store URL {redact_url(url)}: pool_size must be an integer") from None
     if "unix_socket" in options:
         params["unix_socket"] = options.pop("unix_socket")
     if options:

@@ -120,7 +120,7 @@ async def _drive(
             if pipeline is not None:  # the count arrives with the results: fetch them now
                 await pipeline.sync()
             send = cur.rowcount
-        else:  # pragma: no cover - programs yield only the four kinds
+        else:  # pragma: no cover - programs yield only the kinds above
             raise TypeError(f"not a statement: {stmt!r}")
 
 
@@ -153,8 +153,11 @@ class PostgresStore(ProgramStore):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._conninfo, options = _split_url(url)
-        self._pool_max = max(1, int(options.get("pool_size", "10")))
-        self._pool_min = min(self._pool_max, max(0, int(options.get("pool_min", "1"))))
+        try:
+            self._pool_max = max(1, int(options.get("pool_size", "10")))
+            self._pool_min = min(self._pool_max, max(0, int(options.get("pool_min", "1"))))
+        except ValueError:
+            raise ValueError(f"store URL {redact_url(url)}: pool_size and pool_min must be integers") from None
         self._pool: AsyncConnectionPool | None = None
 
     # --- lifecycle and schema -----------------------------------------------------------
