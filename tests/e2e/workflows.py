@@ -267,6 +267,89 @@ class ActivityOptionsWorkflow:
         return await workflow.execute_activity(name, object, *args, **options)
 
 
+# --- issue 4: queries, timers, children, continue-as-new, retries -------------------
+
+
+@registry.activity(name="flaky_activity")
+async def flaky_activity(fail_attempts: int) -> int:
+    """Fails its first `fail_attempts` attempts; returns the attempt that succeeded."""
+    attempt = activity.info().attempt
+    if attempt < fail_attempts:
+        raise ActivityBoom(f"attempt {attempt} fails")
+    return attempt
+
+
+@registry.workflow(name="QueryableWorkflow")
+class QueryableWorkflow:
+    """Answers the "status" query with what it has seen; closes on signal "finish"."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.done = False
+
+    @workflow.signal(name="add")
+    def add(self, item: str) -> None:
+        self.items.append(item)
+
+    @workflow.signal(name="finish")
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.query(name="status")
+    def status(self, prefix: str) -> str:
+        return f"{prefix}: {','.join(self.items)} done={self.done}"
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.done)
+        return len(self.items)
+
+
+@registry.workflow(name="TimerWorkflow")
+class TimerWorkflow:
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        await workflow.sleep(timedelta(seconds=seconds))
+        return "woke up"
+
+
+@registry.workflow(name="ParentWorkflow")
+class ParentWorkflow:
+    @workflow.run
+    async def run(self, value: str) -> str:
+        child = await workflow.execute_child_workflow(
+            "EchoWorkflow", str, value, execution_start_to_close_timeout=timedelta(seconds=30)
+        )
+        return f"child said {child}"
+
+
+@registry.workflow(name="CountdownWorkflow")
+class CountdownWorkflow:
+    """Continues as new `n` times, then returns."""
+
+    @workflow.run
+    async def run(self, n: int) -> str:
+        if n > 0:
+            workflow.continue_as_new(n - 1)
+        return "liftoff"
+
+
+@registry.workflow(name="RetryingActivityWorkflow")
+class RetryingActivityWorkflow:
+    @workflow.run
+    async def run(self, fail_attempts: int, maximum_attempts: int) -> int:
+        return await _act(
+            "flaky_activity",
+            int,
+            fail_attempts,
+            retry_policy={
+                "initial_interval": timedelta(seconds=1),
+                "backoff_coefficient": 1.0,
+                "maximum_attempts": maximum_attempts,
+            },
+        )
+
+
 # --- running things ------------------------------------------------------------------
 
 
@@ -386,6 +469,17 @@ async def finish(
     events = await get_history(client, execution)
     assert events[-1] == close, f"close event {kind(close)} is not the last of {kinds(events)}"
     return close, events
+
+
+async def last_run(client: Client, execution: WorkflowExecution, within: float = 30) -> WorkflowExecution:
+    """Follow a chain of continued-as-new runs from `execution` to the run that closed
+    for good. (An empty run id would resolve to whichever run is current at each call.)"""
+    while True:
+        close = await wait_close(client, execution, within)
+        if kind(close) != "workflow_execution_continued_as_new":
+            return execution
+        new_run = close.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+        execution = WorkflowExecution(workflow_id=execution.workflow_id, run_id=new_run)
 
 
 async def wait_for_event(client: Client, execution: WorkflowExecution, k: str, within: float = 15) -> None:
