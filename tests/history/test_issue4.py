@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from cadence.api.v1 import (
     common_pb2,
     service_worker_pb2,
@@ -13,6 +14,7 @@ from cadence.api.v1 import (
     workflow_pb2,
 )
 
+from cadence_fast import errors
 from tests.history.harness import (
     DOMAIN,
     Env,
@@ -130,5 +132,62 @@ async def test_restart_reruns_from_the_start_request(tmp_path: Path) -> None:
         events = await env.history_events(wf)
         started = events[0].workflow_execution_started_event_attributes
         assert started.input.data == b'"in"' and started.memo.fields["m"].data == b"1"
+    finally:
+        await env.close()
+
+
+async def test_reset_replays_to_the_point_and_continues(tmp_path: Path) -> None:
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, base_run = await env.start()
+        task = await env.poll_decision()
+        assert task is not None
+        await env.complete_decision(
+            task.task_token,
+            [schedule_activity("a", task_list="acts"), schedule_activity("b", task_list="slow")],
+        )
+        a = await env.poll_activity("acts")
+        assert a is not None
+        await env.history.respond_activity_task_completed(
+            service_worker_pb2.RespondActivityTaskCompletedRequest(task_token=a.task_token)
+        )
+        task = await env.poll_decision()
+        assert task is not None
+        reset_point = task.started_event_id + 1  # this decision's DecisionTaskCompleted
+        await env.complete_decision(task.task_token, [])
+        await env.signal(wf, "after", '"s"')
+        task = await env.poll_decision()
+        assert task is not None
+        await env.complete_decision(task.task_token, [complete_workflow()])
+        # a bad point is refused
+        bad = service_workflow_pb2.ResetWorkflowExecutionRequest(
+            domain=DOMAIN, workflow_execution=execution(wf, base_run), reason="oops", decision_finish_event_id=2,
+            request_id="r1",
+        )  # fmt: skip
+        with pytest.raises(errors.BadRequestError):
+            await env.history.reset_workflow(env.domain, bad)
+        bad.decision_finish_event_id = reset_point
+        resp = await env.history.reset_workflow(env.domain, bad)
+        assert resp.run_id != base_run
+        events = await env.history_events(wf)
+        assert_dense(events)
+        base_events = await env.history_events(wf, base_run)
+        assert [e.SerializeToString() for e in events[: reset_point - 1]] == [
+            e.SerializeToString() for e in base_events[: reset_point - 1]
+        ]
+        assert kinds(events)[reset_point - 1 :] == [
+            "decision_task_failed", "workflow_execution_signaled", "decision_task_scheduled",
+        ]  # fmt: skip
+        failed = events[reset_point - 1].decision_task_failed_event_attributes
+        assert failed.cause == workflow_pb2.DECISION_TASK_FAILED_CAUSE_RESET_WORKFLOW
+        assert failed.base_run_id == base_run and failed.new_run_id == resp.run_id
+        # activity "b" was pending at the point: pending again in the new run, and delivered
+        b = await env.poll_activity("slow")
+        assert b is not None and b.activity_id == "b" and b.workflow_execution.run_id == resp.run_id
+        task = await env.poll_decision()
+        assert task is not None and task.workflow_execution.run_id == resp.run_id
+        await env.complete_decision(task.task_token, [complete_workflow()])
+        close = await env.close_event(wf)
+        assert close is not None and close.HasField("workflow_execution_completed_event_attributes")
     finally:
         await env.close()

@@ -53,6 +53,73 @@ def _execution(workflow_id: str, run_id: str = "") -> common_pb2.WorkflowExecuti
     return common_pb2.WorkflowExecution(workflow_id=workflow_id, run_id=run_id)
 
 
+def child_entry(
+    initiated: history_pb2.StartChildWorkflowExecutionInitiatedEventAttributes, domain_id: str, identity: str
+) -> dict[str, Any]:
+    """The pending-child map entry; it keeps the child's start request (a fresh request id
+    makes a repeated start of this child return the same run)."""
+    request = service_workflow_pb2.StartWorkflowExecutionRequest(
+        domain=initiated.domain,
+        workflow_id=initiated.workflow_id,
+        workflow_type=initiated.workflow_type,
+        task_list=initiated.task_list,
+        input=initiated.input,
+        execution_start_to_close_timeout=initiated.execution_start_to_close_timeout,
+        task_start_to_close_timeout=initiated.task_start_to_close_timeout,
+        identity=identity,
+        request_id=str(uuid.uuid4()),
+        workflow_id_reuse_policy=initiated.workflow_id_reuse_policy,
+        cron_schedule=initiated.cron_schedule,
+    )
+    for name in ("retry_policy", "header", "memo", "search_attributes"):
+        if initiated.HasField(name):
+            getattr(request, name).CopyFrom(getattr(initiated, name))
+    return {
+        "workflow_id": initiated.workflow_id,
+        "run_id": "",
+        "started_id": EMPTY,
+        "domain": initiated.domain,
+        "domain_id": domain_id,
+        "workflow_type": initiated.workflow_type.name,
+        "policy": int(initiated.parent_close_policy),
+        "request": request.SerializeToString(),
+        "control": initiated.control,
+        "dtc_id": initiated.decision_task_completed_event_id,
+    }
+
+
+def external_signal_entry(
+    initiated: history_pb2.SignalExternalWorkflowExecutionInitiatedEventAttributes, domain_id: str
+) -> dict[str, Any]:
+    return {
+        "request_id": str(uuid.uuid4()),
+        "domain": initiated.domain,
+        "domain_id": domain_id,
+        "workflow_id": initiated.workflow_execution.workflow_id,
+        "run_id": initiated.workflow_execution.run_id,
+        "signal_name": initiated.signal_name,
+        "input": initiated.input.data,
+        "control": initiated.control,
+        "child_only": initiated.child_workflow_only,
+        "dtc_id": initiated.decision_task_completed_event_id,
+    }
+
+
+def external_cancel_entry(
+    initiated: history_pb2.RequestCancelExternalWorkflowExecutionInitiatedEventAttributes, domain_id: str
+) -> dict[str, Any]:
+    return {
+        "request_id": str(uuid.uuid4()),
+        "domain": initiated.domain,
+        "domain_id": domain_id,
+        "workflow_id": initiated.workflow_execution.workflow_id,
+        "run_id": initiated.workflow_execution.run_id,
+        "control": initiated.control,
+        "child_only": initiated.child_workflow_only,
+        "dtc_id": initiated.decision_task_completed_event_id,
+    }
+
+
 class Children:
     def __init__(self, engine: HistoryEngine) -> None:
         self.engine = engine
@@ -105,34 +172,7 @@ class Children:
             if attrs.HasField(name):
                 getattr(event_attrs, name).CopyFrom(getattr(attrs, name))
         event = ms.add_event(mut, start_child_workflow_execution_initiated_event_attributes=event_attrs)
-        request = service_workflow_pb2.StartWorkflowExecutionRequest(
-            domain=domain_name,
-            workflow_id=attrs.workflow_id,
-            workflow_type=attrs.workflow_type,
-            task_list=event_attrs.task_list,
-            input=attrs.input,
-            execution_start_to_close_timeout=attrs.execution_start_to_close_timeout,
-            task_start_to_close_timeout=attrs.task_start_to_close_timeout,
-            identity=ctx.identity,
-            request_id=str(uuid.uuid4()),
-            workflow_id_reuse_policy=attrs.workflow_id_reuse_policy,
-            cron_schedule=attrs.cron_schedule,
-        )
-        for name in ("retry_policy", "header", "memo", "search_attributes"):
-            if attrs.HasField(name):
-                getattr(request, name).CopyFrom(getattr(attrs, name))
-        ms.children[event.event_id] = {
-            "workflow_id": attrs.workflow_id,
-            "run_id": "",
-            "started_id": EMPTY,
-            "domain": domain_name,
-            "domain_id": target.id,
-            "workflow_type": attrs.workflow_type.name,
-            "policy": int(attrs.parent_close_policy),
-            "request": request.SerializeToString(),
-            "control": attrs.control,
-            "dtc_id": ctx.completed_id,
-        }
+        ms.children[event.event_id] = child_entry(event_attrs, target.id, ctx.identity)
         ms.touch_map(mut, MAP_CHILD, event.event_id)
         mut.transfer.append((codec.TRANSFER_START_CHILD, codec.pack(event.event_id)))
 
@@ -161,18 +201,9 @@ class Children:
                 )
             ),
         )
-        ms.external_signals[event.event_id] = {
-            "request_id": str(uuid.uuid4()),
-            "domain": domain_name,
-            "domain_id": target.id,
-            "workflow_id": attrs.workflow_execution.workflow_id,
-            "run_id": attrs.workflow_execution.run_id,
-            "signal_name": attrs.signal_name,
-            "input": attrs.input.data,
-            "control": attrs.control,
-            "child_only": attrs.child_workflow_only,
-            "dtc_id": ctx.completed_id,
-        }
+        ms.external_signals[event.event_id] = external_signal_entry(
+            event.signal_external_workflow_execution_initiated_event_attributes, target.id
+        )
         ms.touch_map(mut, MAP_SIGNAL, event.event_id)
         mut.transfer.append((codec.TRANSFER_SIGNAL, codec.pack(event.event_id)))
 
@@ -197,16 +228,9 @@ class Children:
                 )
             ),
         )
-        ms.external_cancels[event.event_id] = {
-            "request_id": str(uuid.uuid4()),
-            "domain": domain_name,
-            "domain_id": target.id,
-            "workflow_id": attrs.workflow_execution.workflow_id,
-            "run_id": attrs.workflow_execution.run_id,
-            "control": attrs.control,
-            "child_only": attrs.child_workflow_only,
-            "dtc_id": ctx.completed_id,
-        }
+        ms.external_cancels[event.event_id] = external_cancel_entry(
+            event.request_cancel_external_workflow_execution_initiated_event_attributes, target.id
+        )
         ms.touch_map(mut, MAP_CANCEL, event.event_id)
         mut.transfer.append((codec.TRANSFER_CANCEL, codec.pack(event.event_id)))
 

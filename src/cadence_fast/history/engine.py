@@ -650,31 +650,36 @@ class HistoryEngine:
             self.schedule_decision(ms, mut)
         if ms.execution_timeout:
             mut.timers.append((now + backoff + ms.execution_timeout, codec.TIMER_WORKFLOW_TIMEOUT, b""))
-        data = core.history_batch_bytes(mut.events)
+        return ms, self.create_op(ms, mut, mode, previous_run_id, mut.events)
+
+    def create_op(
+        self, ms: MutableState, mut: Mutation, mode: CreateMode, previous_run_id: str, events: list[Any]
+    ) -> CreateWorkflow:
+        """The store op creating a new run: its state, first history batch, tasks and visibility row."""
+        data = core.history_batch_bytes(events)
         ms.history_size = len(data)
-        ms.last_update_time = now
+        ms.last_update_time = mut.now
         snapshot = WorkflowSnapshot(
-            domain_id=domain.id,
-            workflow_id=req.workflow_id,
-            run_id=run_id,
+            domain_id=ms.domain_id,
+            workflow_id=ms.workflow_id,
+            run_id=ms.run_id,
             next_event_id=ms.next_event_id,
             state=WorkflowState.RUNNING,
             close_status=CloseStatus.NONE,
-            create_request_id=req.request_id,
-            start_time=now,
+            create_request_id=ms.create_request_id,
+            start_time=ms.start_time,
             info=ms.encode_info(),
             maps=ms.encode_maps(),
         )
-        op = CreateWorkflow(
+        return CreateWorkflow(
             snapshot=snapshot,
             mode=mode,
             previous_run_id=previous_run_id,
-            history=[HistoryBatch(1, ms.next_event_id - 1, data)],
+            history=[HistoryBatch(events[0].event_id, events[-1].event_id, data)],
             transfer_tasks=self._transfer_tasks(ms, mut),
             timer_tasks=self._timer_tasks(ms, mut),
             visibility=self.visibility_record(ms),
         )
-        return ms, op
 
     @staticmethod
     def _first_decision_backoff(req: service_workflow_pb2.StartWorkflowExecutionRequest, now: int) -> int:
@@ -1208,7 +1213,14 @@ class HistoryEngine:
 
         await self.transition(key, apply)
 
-    # --- issue 4: sticky reset, task refresh, restart -----------------------------------
+    # --- issue 4: sticky reset, task refresh, restart, reset ----------------------------
+
+    async def reset_workflow(
+        self, domain: DomainEntry, request: service_workflow_pb2.ResetWorkflowExecutionRequest
+    ) -> service_workflow_pb2.ResetWorkflowExecutionResponse:
+        from cadence_fast.history.reset import reset
+
+        return service_workflow_pb2.ResetWorkflowExecutionResponse(run_id=await reset(self, domain, request))
 
     async def reset_sticky_task_list(
         self, domain: DomainEntry, request: service_worker_pb2.ResetStickyTaskListRequest
