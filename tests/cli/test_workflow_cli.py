@@ -271,6 +271,24 @@ async def test_run_follows_continue_as_new_to_the_last_run(cli: Cli) -> None:
     assert current["workflow_execution_info"]["workflow_execution"]["run_id"] == new_runs[1]
 
 
+async def test_start_options_reach_the_started_event(cli: Cli) -> None:
+    wid = unique("opts")  # no worker needed: only the start is looked at
+    await cli.ok(
+        "workflow", "start", *start_flags("opts-tl", "CliNobody", wid), "--cron", "*/5 * * * *",
+        "--retry_attempts", "3", "--retry_interval", "2s", "--retry_max_interval", "1m", "--wrp", "RejectDuplicate",
+    )
+    started = (await cli.ok("workflow", "show", "-w", wid, "--pf")).splitlines()[1]
+    assert "cron_schedule=*/5 * * * *" in started, started
+    assert "retry_policy={initial_interval=2s, backoff_coefficient=2.0, maximum_interval=60s, maximum_attempts=3}" in started
+    assert re.search(r"first_decision_task_backoff=\d+(\.\d+)?s", started), started
+    described = await cli.ok("workflow", "describe", "-w", wid)
+    assert re.search(r"^Cron schedule:\s+\*/5 \* \* \* \*$", described, re.M), described
+    assert "needs --retry_attempts or --retry_expiration" in await cli.fails(
+        "workflow", "start", *start_flags("opts-tl", "CliNobody", unique("opts")), "--retry_interval", "1s"
+    )
+    await cli.ok("workflow", "terminate", "-w", wid)
+
+
 # --- start, query, signal, observe, cancel, terminate, signalwithstart -----------------
 
 

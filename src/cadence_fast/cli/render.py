@@ -33,7 +33,7 @@ CLOSE_EVENTS = frozenset(
 KEY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "WorkflowExecutionStarted": (
         "workflow_type", "task_list", "input", "execution_start_to_close_timeout",
-        "task_start_to_close_timeout", "attempt", "cron_schedule", "continued_execution_run_id",
+        "task_start_to_close_timeout", "attempt", "cron_schedule", "retry_policy", "continued_execution_run_id",
         "first_decision_task_backoff", "parent_execution_info",
     ),
     "WorkflowExecutionCompleted": ("result",),
