@@ -11,10 +11,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.plugins.databases import (
+    SERVER_DATABASES,
     create_mysql_database,
     create_pg_database,
     drop_mysql_database,
     drop_pg_database,
+    server_store,
 )
 
 #: The example adapter is a separate distribution with its own tests; the discovery test
@@ -35,3 +37,10 @@ def mysql_url() -> Iterator[str]:
     url = create_mysql_database()
     yield url
     drop_mysql_database(url)
+
+
+@pytest.fixture(params=SERVER_DATABASES)
+def server_store_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL / MariaDB database with the schema set up, for real server processes."""
+    with server_store(request.param) as url:
+        yield url

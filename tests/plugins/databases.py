@@ -9,8 +9,12 @@ without a database, e.g. postgresql://postgres@127.0.0.1:5432).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import psycopg
@@ -78,3 +82,19 @@ SERVER_DATABASES = [
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("mysql", marks=pytest.mark.mysql),
 ]
+
+
+@contextlib.contextmanager
+def server_store(kind: str) -> Iterator[str]:
+    """A fresh `kind` ("postgres" | "mysql") database made ready for `cadence-fast server start`
+    the way an operator does it (`cadence-fast schema setup --store URL`); dropped afterwards."""
+    url = create_pg_database() if kind == "postgres" else create_mysql_database()
+    try:
+        setup = subprocess.run(
+            [sys.executable, "-m", "cadence_fast.cli.main", "schema", "setup", "--store", url],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert setup.returncode == 0, setup.stderr
+        yield url
+    finally:
+        (drop_pg_database if kind == "postgres" else drop_mysql_database)(url)

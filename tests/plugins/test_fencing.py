@@ -8,10 +8,8 @@ visible to anyone; B, the new owner, writes normally.
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,27 +26,10 @@ from cadence.api.v1 import (
 )
 
 from cadence_fast.history.engine import shard_of
-from tests.conftest import cli_command
-from tests.plugins.databases import (
-    SERVER_DATABASES,
-    create_mysql_database,
-    create_pg_database,
-    drop_mysql_database,
-    drop_pg_database,
-)
 
 SHARDS = 4
 DOMAIN = "fencing"
 TASK_LIST = "fencing-tl"
-
-
-@pytest.fixture(params=SERVER_DATABASES)
-def shared_store(request: pytest.FixtureRequest) -> Iterator[str]:
-    url = create_pg_database() if request.param == "postgres" else create_mysql_database()
-    setup = subprocess.run([*cli_command(), "schema", "setup", "--store", url], capture_output=True, text=True)
-    assert setup.returncode == 0, setup.stderr
-    yield url
-    (drop_pg_database if request.param == "postgres" else drop_mysql_database)(url)
 
 
 class Frontend:
@@ -141,8 +122,8 @@ def _retry_aborted(fn: object, attempts: int = 20) -> None:
     raise AssertionError("still ABORTED after retries")
 
 
-def test_older_owner_is_fenced(shared_store: str, server_factory: type, tmp_path: Path) -> None:
-    a = server_factory(shared_store, extra=["--shards", str(SHARDS)]).start()
+def test_older_owner_is_fenced(server_store_url: str, server_factory: type, tmp_path: Path) -> None:
+    a = server_factory(server_store_url, extra=["--shards", str(SHARDS)]).start()
     fa = Frontend(a.address)
     fb: Frontend | None = None
     try:
@@ -151,7 +132,7 @@ def test_older_owner_is_fenced(shared_store: str, server_factory: type, tmp_path
         fa.start(wf1)
         fa.signal(wf1, "a-before-losing")  # A owns the shards: fine
 
-        b = server_factory(shared_store, extra=["--shards", str(SHARDS)]).start()  # takes every shard
+        b = server_factory(server_store_url, extra=["--shards", str(SHARDS)]).start()  # takes every shard
         fb = Frontend(b.address)
 
         with pytest.raises(grpc.RpcError) as lost:

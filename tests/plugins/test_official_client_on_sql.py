@@ -11,32 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-import pytest
 from cadence.client import Client
 from cadence.worker import Worker
 
-from tests.conftest import cli_command
 from tests.e2e.workflows import Env, check_history, get_history, kinds, register_domain, registry, result
-from tests.plugins.databases import (
-    SERVER_DATABASES,
-    create_mysql_database,
-    create_pg_database,
-    drop_mysql_database,
-    drop_pg_database,
-)
-
-
-@pytest.fixture(params=SERVER_DATABASES)
-def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    url = create_pg_database() if request.param == "postgres" else create_mysql_database()
-    setup = subprocess.run([*cli_command(), "schema", "setup", "--store", url], capture_output=True, text=True)
-    assert setup.returncode == 0, setup.stderr
-    yield url
-    (drop_pg_database if request.param == "postgres" else drop_mysql_database)(url)
 
 
 @contextlib.asynccontextmanager
@@ -46,8 +27,8 @@ async def worker_on(address: str, domain: str, task_list: str) -> AsyncIterator[
         yield Env(client, task_list)
 
 
-async def test_workflows_run_and_survive_a_restart(store_url: str, server_factory: type) -> None:
-    server = server_factory(store_url).start()
+async def test_workflows_run_and_survive_a_restart(server_store_url: str, server_factory: type) -> None:
+    server = server_factory(server_store_url).start()
     domain = f"sql-{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(register_domain, server.address, domain)
     task_list = f"tl-{uuid.uuid4().hex[:8]}"

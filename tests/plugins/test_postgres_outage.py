@@ -30,8 +30,7 @@ from cadence.api.v1 import (
 from cadence_fast.persistence import create_store
 from cadence_fast.persistence.errors import Unavailable
 from cadence_fast.persistence.records import DomainRecord
-from tests.conftest import cli_command
-from tests.plugins.databases import create_pg_database, drop_pg_database
+from tests.plugins.databases import server_store
 from tests.plugins.test_fencing import DOMAIN, TASK_LIST, Frontend
 
 pytestmark = pytest.mark.postgres
@@ -82,11 +81,8 @@ def _restart_pg() -> None:
 
 @pytest.fixture
 def pg_store_url() -> Iterator[str]:
-    url = create_pg_database()
-    setup = subprocess.run([*cli_command(), "schema", "setup", "--store", url], capture_output=True, text=True)
-    assert setup.returncode == 0, setup.stderr
-    yield url
-    drop_pg_database(url)
+    with server_store("postgres") as url:
+        yield url
 
 
 def _until_ok(fn: Callable[[], T], what: str, seconds: float = 60.0) -> T:
