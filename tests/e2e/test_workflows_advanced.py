@@ -5,6 +5,7 @@ workflows, continue-as-new and activity retries."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,19 @@ from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.service_workflow_pb2 import TerminateWorkflowExecutionRequest
 from cadence.error import CadenceRpcError, QueryFailedError
 from cadence.worker import Worker
-from workflows import finish, get_history, kind, kinds, last_run, registry, result, running, wait_for_event
+from workflows import (
+    TENANT,
+    finish,
+    get_history,
+    kind,
+    kinds,
+    last_run,
+    registry,
+    result,
+    running,
+    tenant_propagator,
+    wait_for_event,
+)
 
 T = workflow_pb2
 
@@ -175,3 +188,133 @@ async def test_activity_retry_exhausted(server: Any, domain: str) -> None:
         ).activity_task_failed_event_attributes
         assert failed.failure.reason == "ActivityBoom"
         assert "attempt 1 fails" in failed.failure.details.decode()
+
+
+# --- more of issue 4: the rest of its e2e list ----------------------------------------
+
+
+async def test_cancelled_timer(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("CancelTimerWorkflow")
+        await wait_for_event(env.client, execution, "timer_started")
+        await env.client.signal_workflow(execution.workflow_id, "", "cancel")
+        assert await result(env.client, execution, str) == "timer cancelled"
+        events = await get_history(env.client, execution)
+        ks = kinds(events)
+        assert "timer_fired" not in ks
+        canceled = events[ks.index("timer_canceled")].timer_canceled_event_attributes
+        started = events[ks.index("timer_started")]
+        assert canceled.timer_id == started.timer_started_event_attributes.timer_id
+        assert canceled.started_event_id == started.event_id
+
+
+async def test_non_retryable_activity_failure(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("NonRetryableActivityWorkflow")
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_failed"
+        started = next(
+            e for e in events if kind(e) == "activity_task_started"
+        ).activity_task_started_event_attributes
+        assert started.attempt == 0
+        failed = next(
+            e for e in events if kind(e) == "activity_task_failed"
+        ).activity_task_failed_event_attributes
+        assert failed.failure.reason == "ActivityBoom"
+
+
+async def test_workflow_retried_once_then_failed(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        policy = {"initial_interval": timedelta(seconds=1), "maximum_attempts": 2}
+        execution = await env.start("FailingWorkflow", "again and again", retry_policy=policy)
+        close, _ = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_continued_as_new"
+        attrs = close.workflow_execution_continued_as_new_event_attributes
+        assert attrs.initiator == T.CONTINUE_AS_NEW_INITIATOR_RETRY_POLICY
+        assert attrs.failure.reason == "WorkflowBoom"
+        final = await last_run(env.client, execution)
+        assert final.run_id == attrs.new_execution_run_id
+        close, events = await finish(env.client, final)
+        assert kind(close) == "workflow_execution_failed"
+        started = events[0].workflow_execution_started_event_attributes
+        assert started.attempt == 1
+        assert started.first_decision_task_backoff.seconds >= 1
+        assert started.continued_execution_run_id == execution.run_id
+
+
+async def test_non_retryable_workflow_failure_is_not_retried(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        policy = {
+            "initial_interval": timedelta(seconds=1),
+            "maximum_attempts": 5,
+            "non_retryable_error_reasons": ["WorkflowBoom"],
+        }
+        execution = await env.start("FailingWorkflow", "fatal", retry_policy=policy)
+        close, _ = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_failed"
+
+
+async def test_continue_as_new_keeps_the_header(server: Any, domain: str) -> None:
+    async with running(server.address, domain, context_propagators=(tenant_propagator,)) as env:
+        token = TENANT.set("acme")
+        try:
+            execution = await env.start("HeaderCountdownWorkflow", 2)
+        finally:
+            TENANT.reset(token)
+        final = await last_run(env.client, execution)
+        assert await result(env.client, final, str) == "acme/acme"
+        for run in (execution, final):
+            started = (await get_history(env.client, run))[0].workflow_execution_started_event_attributes
+            assert started.header.fields["tenant"].data == b"acme"
+
+
+async def test_child_workflow_signalled_and_external_signal(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        parent = await env.start("SignalChildWorkflow", "hello child")
+        assert await result(env.client, parent, list[str]) == ["hello child"]
+        events = await get_history(env.client, parent)
+        ks = kinds(events)
+        initiated = events[ks.index("signal_external_workflow_execution_initiated")]
+        signaled = events[ks.index("external_workflow_execution_signaled")]
+        assert (
+            signaled.external_workflow_execution_signaled_event_attributes.initiated_event_id
+            == initiated.event_id
+        )
+
+        target = await env.start("SignalCollectorWorkflow", 1)
+        sender = await env.start("SignalExternalWorkflow", target.workflow_id, "from a stranger")
+        assert await result(env.client, sender, str) == "sent"
+        assert await result(env.client, target, list[str]) == ["from a stranger"]
+
+
+async def test_query_types_and_a_failing_handler(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("QueryableWorkflow")
+        await wait_for_event(env.client, execution, "decision_task_completed")
+        types = await env.client.query_workflow(
+            execution.workflow_id, "", "__query_types", result_type=list[str]
+        )
+        assert set(types) >= {"status", "broken"}
+        with pytest.raises(QueryFailedError) as info:
+            await env.client.query_workflow(execution.workflow_id, "", "broken")
+        assert "this handler is broken" in str(info.value)
+        await env.client.signal_workflow(execution.workflow_id, "", "finish")
+        await result(env.client, execution, int)
+
+
+async def test_cron_schedule(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("EchoWorkflow", "tick", cron_schedule="@every 1s")
+        close, _ = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_continued_as_new"
+        attrs = close.workflow_execution_continued_as_new_event_attributes
+        assert attrs.initiator == T.CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE
+        second = WorkflowExecution(workflow_id=execution.workflow_id, run_id=attrs.new_execution_run_id)
+        close, events = await finish(env.client, second)
+        assert kind(close) == "workflow_execution_continued_as_new"
+        started = events[0].workflow_execution_started_event_attributes
+        assert started.cron_schedule == "@every 1s"
+        assert started.last_completion_result.data == b'"tick"'
+        await env.client.workflow_stub.TerminateWorkflowExecution(
+            _terminate(domain, WorkflowExecution(workflow_id=execution.workflow_id)), timeout=10
+        )

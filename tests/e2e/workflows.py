@@ -12,6 +12,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.service_domain_pb2 import RegisterDomainRequest
 from cadence.api.v1.service_workflow_pb2 import GetWorkflowExecutionHistoryRequest
 from cadence.client import Client
+from cadence.context import ContextVarPropagator
 from cadence.worker import Registry, Worker
 
 registry = Registry()
@@ -295,6 +297,10 @@ class QueryableWorkflow:
     def finish(self) -> None:
         self.done = True
 
+    @workflow.query(name="broken")
+    def broken(self) -> str:
+        raise RuntimeError("this handler is broken")
+
     @workflow.query(name="status")
     def status(self, prefix: str) -> str:
         return f"{prefix}: {','.join(self.items)} done={self.done}"
@@ -350,6 +356,89 @@ class RetryingActivityWorkflow:
         )
 
 
+#: Context carried in headers: set by the starter, seen by workflows and activities.
+TENANT: ContextVar[str] = ContextVar("tenant")
+tenant_propagator = ContextVarPropagator(TENANT, "tenant", str.encode, bytes.decode)
+
+
+@registry.activity(name="tenant_activity")
+async def tenant_activity() -> str:
+    return TENANT.get("no tenant")
+
+
+@registry.workflow(name="HeaderCountdownWorkflow")
+class HeaderCountdownWorkflow:
+    """Continues as new `n` times; the last run reports the tenant its header carried,
+    and the one an activity scheduled from it saw."""
+
+    @workflow.run
+    async def run(self, n: int) -> str:
+        if n > 0:
+            workflow.continue_as_new(n - 1)
+        from_activity = await _act("tenant_activity", str)
+        return f"{TENANT.get('no tenant')}/{from_activity}"
+
+
+@registry.workflow(name="CancelTimerWorkflow")
+class CancelTimerWorkflow:
+    """Starts a long timer and cancels it when signalled "cancel"."""
+
+    def __init__(self) -> None:
+        self.cancel = False
+
+    @workflow.signal(name="cancel")
+    def on_cancel(self) -> None:
+        self.cancel = True
+
+    @workflow.run
+    async def run(self) -> str:
+        timer = asyncio.ensure_future(workflow.sleep(timedelta(seconds=60)))
+        await workflow.wait_condition(lambda: self.cancel)
+        timer.cancel()
+        try:
+            await timer
+        except asyncio.CancelledError:
+            return "timer cancelled"
+        return "timer fired"
+
+
+@registry.workflow(name="SignalChildWorkflow")
+class SignalChildWorkflow:
+    """Starts a SignalCollectorWorkflow child, signals it, returns what it collected."""
+
+    @workflow.run
+    async def run(self, value: str) -> list[str]:
+        child = await workflow.start_child_workflow(
+            "SignalCollectorWorkflow", list[str], 1, execution_start_to_close_timeout=timedelta(seconds=30)
+        )
+        await child.signal("add", value)
+        return await child
+
+
+@registry.workflow(name="SignalExternalWorkflow")
+class SignalExternalWorkflow:
+    @workflow.run
+    async def run(self, target_workflow_id: str, value: str) -> str:
+        await workflow.signal_external_workflow(target_workflow_id, "add", value)
+        return "sent"
+
+
+@registry.workflow(name="NonRetryableActivityWorkflow")
+class NonRetryableActivityWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        return await _act(
+            "failing_activity",
+            str,
+            "not worth retrying",
+            retry_policy={
+                "initial_interval": timedelta(seconds=1),
+                "maximum_attempts": 5,
+                "non_retryable_error_reasons": ["ActivityBoom"],
+            },
+        )
+
+
 # --- running things ------------------------------------------------------------------
 
 
@@ -379,11 +468,20 @@ class Env:
 
 @contextlib.asynccontextmanager
 async def running(
-    address: str, domain: str, worker: bool = True, channel_arguments: dict[str, Any] | None = None
+    address: str,
+    domain: str,
+    worker: bool = True,
+    channel_arguments: dict[str, Any] | None = None,
+    context_propagators: tuple[Any, ...] = (),
 ) -> AsyncIterator[Env]:
     """A client, and (unless worker=False) a real Worker polling a fresh task list."""
     task_list = f"tl-{uuid.uuid4().hex[:10]}"
-    async with Client(domain=domain, target=address, channel_arguments=channel_arguments or {}) as client:
+    async with Client(
+        domain=domain,
+        target=address,
+        channel_arguments=channel_arguments or {},
+        context_propagators=context_propagators,
+    ) as client:
         if not worker:
             yield Env(client, task_list)
             return
