@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -22,7 +23,7 @@ from urllib.parse import quote
 import pytest
 
 from cadence_fast.errors import BadRequestError
-from cadence_fast.persistence.errors import StoreError
+from cadence_fast.persistence.errors import StoreError, Unavailable
 from cadence_fast.persistence.records import (
     CloseStatus,
     CreateMode,
@@ -54,6 +55,7 @@ from cadence_fast.persistence.visibility_query import (
 )
 from cadence_fast.visibility.query import parse_query
 from cadence_fast.visibility.search_attributes import SearchAttributeRegistry
+from tests.conftest import cli_command, free_port
 
 cassandra_store = pytest.importorskip(
     "cadence_fast_cassandra.store", reason="cadence-fast-cassandra is not installed"
@@ -163,6 +165,27 @@ async def test_store_found_by_scheme_and_bad_url_fails_on_open() -> None:
         await bad.schema_version()
     with pytest.raises(StoreError, match="not open"):
         await store.get_metadata_version()
+
+
+async def test_unreachable_cluster_is_unavailable() -> None:
+    """The driver really connects: a refused connection is Unavailable (retryable), naming the cluster."""
+    port = free_port()
+    store = create_store(f"cassandra://127.0.0.1:{port}/ks?connect_timeout=1")
+    for call in (store.schema_version, store.setup_schema, store.open):
+        with pytest.raises(
+            Unavailable, match=re.escape(f"Cassandra at cassandra://127.0.0.1:{port}/ks is unavailable")
+        ):
+            await call()
+
+
+def test_schema_cli_reports_an_unreachable_cluster() -> None:
+    port = free_port()
+    url = f"cassandra://user:hidden@127.0.0.1:{port}/ks?connect_timeout=1"
+    proc = subprocess.run(
+        [*cli_command(), "schema", "version", "--store", url], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1, proc
+    assert f"127.0.0.1:{port}/ks is unavailable" in proc.stderr and "hidden" not in proc.stderr
 
 
 def test_schema_errors_name_the_command() -> None:

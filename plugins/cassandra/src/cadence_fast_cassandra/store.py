@@ -35,7 +35,7 @@ import logging
 import secrets
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any, ClassVar
 
 from cadence_fast.errors import BadRequestError
@@ -226,13 +226,21 @@ class CassandraStore(Store):
         cfg = self._cfg()
         if self._conn is not None:
             return
-        if create_schema:
-            await self.setup_schema()
-        else:
-            problem = schema_message(await self.schema_version(), schema.SCHEMA_VERSION, cfg.redacted())
-            if problem is not None:
-                raise problem
-        self._conn = await Connection.connect(cfg, cfg.keyspace)
+        conn = await Connection.connect(cfg, None)
+        try:
+            if create_schema:
+                await self._setup_on(conn)
+            else:
+                problem = schema_message(
+                    await self._read_version(conn, cfg.keyspace), schema.SCHEMA_VERSION, cfg.redacted()
+                )
+                if problem is not None:
+                    raise problem
+                await asyncio.to_thread(conn.session.set_keyspace, cfg.keyspace)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -274,37 +282,42 @@ class CassandraStore(Store):
         Run it from one place at a time: Cassandra resolves concurrent CREATE TABLE of one
         name badly (two table ids), which is why the server never does this on its own.
         """
-        cfg = self._cfg()
-        conn = await Connection.connect(cfg, None)
+        if self._conn is not None:
+            return await self._setup_on(self._conn)
+        conn = await Connection.connect(self._cfg(), None)
         try:
-            tables = await self._keyspace_tables(conn, cfg.keyspace)
-            if tables is None:
-                try:
-                    await conn.execute_plain(schema.create_keyspace(cfg.keyspace, cfg.replication()))
-                except Unavailable:
-                    raise
-                except StoreError as e:
-                    raise SchemaError(
-                        f"keyspace {cfg.keyspace!r} does not exist and could not be created ({e}); "
-                        "create it, then run `cadence-fast schema setup` again"
-                    ) from None
-                log.info("created keyspace %s with replication %s", cfg.keyspace, cfg.replication())
-            found = await self._read_version(conn, cfg.keyspace)
-            if found is not None and found > schema.SCHEMA_VERSION:
-                raise schema_message(found, schema.SCHEMA_VERSION, cfg.redacted()) or SchemaError(
-                    "newer schema"
-                )
-            await asyncio.to_thread(conn.session.set_keyspace, cfg.keyspace)
-            for version in range((found or 0) + 1, schema.SCHEMA_VERSION + 1):
-                for statement in schema.MIGRATIONS[version]:
-                    await conn.execute_plain(statement)
-            if (found or 0) < schema.SCHEMA_VERSION:
-                await conn.execute(
-                    "INSERT INTO schema_version (id, version, updated_at) VALUES (1, ?, ?)",
-                    (schema.SCHEMA_VERSION, time.time_ns()),
-                )
+            return await self._setup_on(conn)
         finally:
             await conn.close()
+
+    async def _setup_on(self, conn: Connection) -> int:
+        """setup_schema on a connection; leaves the session in the keyspace."""
+        cfg = self._cfg()
+        tables = await self._keyspace_tables(conn, cfg.keyspace)
+        if tables is None:
+            try:
+                await conn.execute_plain(schema.create_keyspace(cfg.keyspace, cfg.replication()))
+            except Unavailable:
+                raise
+            except StoreError as e:
+                raise SchemaError(
+                    f"keyspace {cfg.keyspace!r} does not exist and could not be created ({e}); "
+                    "create it, then run `cadence-fast schema setup` again"
+                ) from None
+            log.info("created keyspace %s with replication %s", cfg.keyspace, cfg.replication())
+        found = await self._read_version(conn, cfg.keyspace)
+        if found is not None and found > schema.SCHEMA_VERSION:
+            raise schema_message(found, schema.SCHEMA_VERSION, cfg.redacted()) or SchemaError("newer schema")
+        if conn.session.keyspace != cfg.keyspace:
+            await asyncio.to_thread(conn.session.set_keyspace, cfg.keyspace)
+        for version in range((found or 0) + 1, schema.SCHEMA_VERSION + 1):
+            for statement in schema.MIGRATIONS[version]:
+                await conn.execute_plain(statement)
+        if (found or 0) < schema.SCHEMA_VERSION:
+            await conn.execute(
+                "INSERT INTO schema_version (id, version, updated_at) VALUES (1, ?, ?)",
+                (schema.SCHEMA_VERSION, time.time_ns()),
+            )
         return schema.SCHEMA_VERSION
 
     # --- domains ------------------------------------------------------------------------------
@@ -819,17 +832,26 @@ class CassandraStore(Store):
     async def get_timer_tasks(
         self, shard_id: int, min_time: int, min_task_id: int, max_time: int, limit: int
     ) -> list[TimerTask]:
-        # Only multi-column restrictions on the clustering key: Cassandra refuses a mix.
-        rows = await self._c().execute(
-            "SELECT visibility_ts, task_id, task_type, task_domain_id, task_workflow_id, task_run_id, task_data "
-            f"FROM executions WHERE {QUEUE_PREFIX} AND (visibility_ts, task_id) >= (?, ?) AND (visibility_ts) < (?) "
-            "LIMIT ?",
-            (
-                *cql.queue_prefix(shard_id, RowType.TIMER),
-                min_time,
-                min_task_id,
-                max_time,
-                limit if limit > 0 else _NO_LIMIT,
+        if min_time >= max_time:
+            return []
+        c = self._c()
+        prefix = cql.queue_prefix(shard_id, RowType.TIMER)
+        n = limit if limit > 0 else _NO_LIMIT
+        columns = (
+            "visibility_ts, task_id, task_type, task_domain_id, task_workflow_id, task_run_id, task_data"
+        )
+        # (time, id) >= (min_time, min_task_id) AND time < max_time, as two plain slices (the
+        # rows at min_time from min_task_id on, then the later times): no multi-column
+        # relations, which some Cassandra versions refuse next to equality restrictions.
+        first, later = await asyncio.gather(
+            c.execute(
+                f"SELECT {columns} FROM executions WHERE {QUEUE_PREFIX} AND visibility_ts = ? AND task_id >= ? LIMIT ?",
+                (*prefix, min_time, min_task_id, n),
+            ),
+            c.execute(
+                f"SELECT {columns} FROM executions WHERE {QUEUE_PREFIX} AND visibility_ts > ? AND visibility_ts < ? "
+                "LIMIT ?",
+                (*prefix, min_time, max_time, n),
             ),
         )
         return [
@@ -842,7 +864,7 @@ class CassandraStore(Store):
                 r["task_run_id"] or "",
                 r["task_data"] or b"",
             )
-            for r in rows
+            for r in (first + later)[:n]
         ]
 
     async def complete_transfer_task(self, shard_id: int, task_id: int) -> None:
@@ -1064,7 +1086,7 @@ class CassandraStore(Store):
             "workflow_id, workflow_type, execution_time, task_list, close_status, is_open, history_length, is_cron, "
             "memo, search_attributes, update_time"
         )
-        writes = [
+        writes: list[Coroutine[Any, Any, object]] = [
             c.execute(
                 "INSERT INTO visibility_by_start (domain_id, domain_partition, start_time, run_id, close_time, "
                 f"{columns}) VALUES (?, 0, ?, ?, ?, {', '.join(['?'] * 11)})",
