@@ -33,8 +33,9 @@ from cadence_fast.persistence.errors import StoreError, Unavailable
 
 T = TypeVar("T")
 
-#: Upper bound of jobs merged into one transaction (keeps the loop's slice of a batch short).
-MAX_BATCH = 512
+#: Upper bound of jobs merged into one transaction: their statements run on the loop in one
+#: slice (~50 us a job), so this bounds how long one batch holds the loop.
+MAX_BATCH = 128
 #: How long a batch waits for another writer's lock before failing with Unavailable.
 BUSY_DEADLINE = 10.0
 
@@ -163,7 +164,12 @@ class Writer:
             self._finish(jobs, outcomes, None)
             return
         assert self._loop is not None
-        done = self._loop.run_in_executor(self._committer, self._commit)
+        try:
+            done = self._loop.run_in_executor(self._committer, self._commit)
+        except BaseException as e:  # noqa: BLE001 - e.g. the loop is closing: never stay busy
+            self._rollback()
+            self._finish(jobs, None, e)
+            return
         done.add_done_callback(lambda f: self._committed(f, jobs, outcomes))
 
     def _begin_failed(self, e: sqlite3.Error, first_try: float) -> None:
