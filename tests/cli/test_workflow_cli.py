@@ -175,17 +175,6 @@ def start_flags(task_list: str, workflow_type: str, workflow_id: str, *extra: st
     return ["--tl", task_list, "--wt", workflow_type, "--et", "60", "--dt", "10", "-w", workflow_id, *extra]
 
 
-async def unimplemented_or(cli: Cli, args: list[str]) -> str | None:
-    """Run a command the server may not have yet (issue 4): either it works (stdout back) or it
-    fails cleanly with the server's UNIMPLEMENTED (None back). Anything else fails the test."""
-    r = await cli.run(*args)
-    if r.returncode == 1 and "UNIMPLEMENTED" in r.stderr:
-        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
-        return None
-    assert r.returncode == 0, f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r.stdout
-
-
 # --- start, run, show, describe --------------------------------------------------------
 
 
@@ -306,9 +295,8 @@ async def test_start_query_signal_and_observe(cli: Cli) -> None:
         described = await cli.ok("workflow", "describe", "-w", wid)
         assert re.search(r"^Status:\s+OPEN$", described, re.M), described
 
-        answer = await unimplemented_or(cli, ["workflow", "query", "-w", wid, "--qt", "state"])
-        if answer is not None:
-            assert answer.strip() == '"waiting"'
+        assert (await cli.ok("workflow", "query", "-w", wid, "--qt", "state")).strip() == '"waiting"'
+        assert "QueryFailedError" in await cli.fails("workflow", "query", "-w", wid, "--qt", "nosuch")
 
         assert "succeeded" in await cli.ok("workflow", "signal", "-w", wid, "--name", "go", "-i", '"x"')
         watched = await asyncio.wait_for(observer, 60)
@@ -320,9 +308,10 @@ async def test_start_query_signal_and_observe(cli: Cli) -> None:
         assert any("WorkflowExecutionCompleted" in line for line in lines)
         assert re.search(r'^Result:\s+"got x"$', watched.stdout, re.M), watched.stdout
 
-        answer = await unimplemented_or(cli, ["workflow", "query", "-w", wid, "--qt", "state", "--json"])
-        if answer is not None:
-            assert json.loads(answer) == {"query_result": "x"}
+        # A closed run still answers; with a reject condition it declines instead.
+        assert await cli.json("workflow", "query", "-w", wid, "--qt", "state") == {"query_result": "x"}
+        rejected = await cli.ok("workflow", "query", "-w", wid, "--qt", "state", "--qrc", "not_open")
+        assert rejected.strip() == "Query was rejected: the workflow is COMPLETED"
     # Signalling a closed run is the server's error, printed as one line.
     assert "NOT_FOUND" in await cli.fails("workflow", "signal", "-w", wid, "-n", "go", "-i", '"late"')
 
@@ -361,15 +350,20 @@ async def test_reset(cli: Cli) -> None:
         await cli.ok("workflow", "run", *start_flags(tl, "CliGreeter", wid, "-i", '"ann"'))
         assert "--event_id or --reset_type" in await cli.fails("workflow", "reset", "-w", wid, "--reason", "r")
         assert "--reason is required" in await cli.fails("workflow", "reset", "-w", wid, "--event_id", "4")
-        out = await unimplemented_or(
-            cli, ["workflow", "reset", "-w", wid, "--reset_type", "FirstDecisionCompleted", "--reason", "retry", "--json"]
-        )
-        if out is None:
-            return
-        reset = json.loads(out)
+        reset = await cli.json("workflow", "reset", "-w", wid, "--reset_type", "FirstDecisionCompleted", "--reason", "retry")
         assert reset["event_id"] == 4 and reset["run_id"]
         watched = await cli.ok("workflow", "observe", "-w", wid, "-r", reset["run_id"])
         assert re.search(r'^Result:\s+"hello ann"$', watched, re.M), watched
+        # The new run replays the base up to the reset point, then fails that decision to redo it.
+        failed = next(line for line in watched.splitlines() if "DecisionTaskFailed" in line)
+        assert "cause=RESET_WORKFLOW" in failed, failed
+
+        again = await cli.ok("workflow", "rs", "-w", wid, "-r", reset["run_id"], "--event_id", "4", "--reason", "again")
+        new_run = re.search(r"^Reset workflow \S+ at event 4: new run id (\S+)$", again, re.M)
+        assert new_run and new_run.group(1) != reset["run_id"], again
+        current = await cli.json("workflow", "describe", "-w", wid)
+        assert current["workflow_execution_info"]["workflow_execution"]["run_id"] == new_run.group(1)
+        assert "--reset_type" in await cli.fails("workflow", "reset", "-w", wid, "--reset_type", "Yesterday", "--reason", "r")
 
 
 # --- list, scan, count ------------------------------------------------------------------
