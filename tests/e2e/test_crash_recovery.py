@@ -9,16 +9,38 @@ real workers do when a server restarts under them.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from cadence.api.v1 import workflow_pb2
+from cadence.api.v1.common_pb2 import WorkflowExecution
+from cadence.api.v1.service_workflow_pb2 import TerminateWorkflowExecutionRequest
 from cadence.client import Client
 from cadence.worker import Worker
-from workflows import finish, kind, kinds, register_domain, registry, result, running, wait_for_event
+from workflows import (
+    finish,
+    kind,
+    kinds,
+    register_domain,
+    registry,
+    result,
+    running,
+    wait_close,
+    wait_for_event,
+)
 
 #: Reconnect to the restarted server within a second instead of gRPC's default backoff
 #: (1 s growing x1.6), so the test waits for the server, not for the channel.
 FAST_RECONNECT = {"grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500}
+
+
+async def terminate(client: Client, workflow_id: str) -> None:
+    request = TerminateWorkflowExecutionRequest(
+        domain=client.domain,
+        workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+        reason="test over",
+    )
+    await client.workflow_stub.TerminateWorkflowExecution(request, timeout=30)
 
 
 def count(events: list[Any], k: str) -> int:
@@ -39,6 +61,11 @@ async def test_sigkill_with_work_pending_then_restart(server_factory: Any) -> No
         silent = await env.start("MissingHeartbeatWorkflow", 3.0)
         # A workflow timeout pending: the workflow waits for a signal that never comes.
         blocked = await env.start("BlockingWorkflow", False, run_seconds=6)
+        # A user timer and an activity retry backoff pending.
+        timer = await env.start("TimerWorkflow", 3.0)
+        retrying = await env.start("RetryingActivityWorkflow", 2, 5)
+        # A cron workflow: its next runs are scheduled across the restart.
+        cron = await env.start("EchoWorkflow", "tick", cron_schedule="@every 1s")
         # A signal before the crash, one after.
         collector = await env.start("SignalCollectorWorkflow", 2)
         await client.signal_workflow(collector.workflow_id, "", "add", "before")
@@ -68,6 +95,24 @@ async def test_sigkill_with_work_pending_then_restart(server_factory: Any) -> No
             timed_out.activity_task_timed_out_event_attributes.timeout_type
             == workflow_pb2.TIMEOUT_TYPE_HEARTBEAT
         )
+
+        assert await result(client, timer, str, within=30) == "woke up"
+        assert await result(client, retrying, int, within=30) == 2
+        # The cron chain goes on after the restart: some run starts after it.
+        after_restart = time.time()  # everything below happens after the restart
+        run = cron
+        for _ in range(20):
+            close = await wait_close(client, run, within=30)
+            assert kind(close) == "workflow_execution_continued_as_new", kind(close)
+            run = WorkflowExecution(
+                workflow_id=cron.workflow_id,
+                run_id=close.workflow_execution_continued_as_new_event_attributes.new_execution_run_id,
+            )
+            if close.event_time.seconds > after_restart:
+                break
+        else:
+            raise AssertionError("the cron schedule stopped at the crash")
+        await terminate(client, cron.workflow_id)
 
         close, events = await finish(client, blocked, within=30)
         assert kind(close) == "workflow_execution_timed_out", kinds(events)
