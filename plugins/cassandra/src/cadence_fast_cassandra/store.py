@@ -30,13 +30,11 @@ How the contract maps onto Cassandra (DESIGN §6, server-brief §3):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import struct
 import time
-from collections.abc import Coroutine, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
 
 from cadence_fast.errors import BadRequestError
 from cadence_fast.persistence.errors import (
@@ -52,33 +50,25 @@ from cadence_fast.persistence.records import (
     CreateMode,
     CreateWorkflow,
     CurrentExecutionRecord,
-    DomainRecord,
     ExecutionRecord,
     HistoryBatch,
     ShardRecord,
-    TaskListRecord,
-    TaskListTask,
     TimerTask,
     TransferTask,
     UpdateWorkflow,
-    VisibilityRecord,
     WorkflowState,
 )
-from cadence_fast.persistence.store import Store
-from cadence_fast.persistence.visibility_query import VisibilityQuery
 from cadence_fast_cassandra import cql, schema
+from cadence_fast_cassandra.base import NO_LIMIT
 from cadence_fast_cassandra.cql import KEY, QUEUE_PREFIX, RowType
+from cadence_fast_cassandra.domains import DomainStore
 from cadence_fast_cassandra.driver import Connection, Row, applied
-from cadence_fast_cassandra.url import CassandraURL, parse_url
-from cadence_fast_cassandra.visibility import plan_query
+from cadence_fast_cassandra.tasklists import TaskListStore
+from cadence_fast_cassandra.visibility_store import VisibilityStore
 
 log = logging.getLogger("cadence_fast.cassandra")
 
 _INT64 = struct.Struct(">q")
-#: CQL LIMIT is a 32-bit int: "no limit".
-_NO_LIMIT = 2**31 - 1
-#: Optimistic retries of a read-modify-write under contention (domain version, lease).
-_CAS_RETRIES = 50
 
 _SHARD_COLS = "range_id, owner, transfer_ack_level, timer_ack_level, shard_data, shard_updated_at"
 _EXEC_COLS = "next_event_id, state, close_status, create_request_id, start_time, info, " + ", ".join(
@@ -87,15 +77,6 @@ _EXEC_COLS = "next_event_id, state, close_status, create_request_id, start_time,
 _CURRENT_COLS = (
     "current_run_id, current_state, current_close_status, current_create_request_id, current_start_time"
 )
-_DOMAIN_COLS = "domain_id, name, status, data, notification_version"
-_TL_KEY = "domain_id = ? AND task_list_name = ? AND task_list_type = ?"
-_TL_ROW = _TL_KEY + " AND row_type = 0 AND task_id = 0"
-_TL_COLS = "range_id, kind, ack_level, list_data, updated_at"
-_VIS_COLS = (
-    "domain_id, run_id, workflow_id, workflow_type, start_time, execution_time, task_list, close_time, "
-    "close_status, history_length, is_cron, memo, search_attributes, update_time"
-)
-_VIS_TABLE_KEY = {"visibility_by_start": "start_time", "visibility_by_close": "close_time"}
 
 
 def _token_int(token: bytes | None, what: str) -> int | None:
@@ -128,52 +109,6 @@ def _current(r: Row) -> CurrentExecutionRecord:
     )
 
 
-def _domain(r: Row) -> DomainRecord:
-    return DomainRecord(
-        domain_id=r["domain_id"],
-        name=r["name"],
-        status=int(r["status"] or 0),
-        data=r["data"] or b"",
-        notification_version=int(r["notification_version"] or 0),
-    )
-
-
-def _task_list(domain_id: str, name: str, task_type: int, r: Row) -> TaskListRecord:
-    return TaskListRecord(
-        domain_id=domain_id,
-        name=name,
-        task_type=task_type,
-        kind=int(r["kind"] or 0),
-        range_id=int(r["range_id"] or 0),
-        ack_level=int(r["ack_level"] or 0),
-        data=r["list_data"] or b"",
-        updated_at=int(r["updated_at"] or 0),
-    )
-
-
-def _visibility(r: Row) -> VisibilityRecord:
-    return VisibilityRecord(
-        domain_id=r["domain_id"],
-        workflow_id=r["workflow_id"],
-        run_id=r["run_id"],
-        workflow_type=r["workflow_type"] or "",
-        start_time=int(r["start_time"] or 0),
-        execution_time=int(r["execution_time"] or 0),
-        task_list=r["task_list"] or "",
-        close_time=None if r["close_time"] is None else int(r["close_time"]),
-        close_status=None if r["close_status"] is None else int(r["close_status"]),
-        history_length=int(r["history_length"] or 0),
-        is_cron=bool(r["is_cron"]),
-        memo=r["memo"] or b"",
-        search_attributes=json.loads(r["search_attributes"]) if r["search_attributes"] else {},
-        update_time=int(r["update_time"] or 0),
-    )
-
-
-def _count(rows: list[Row]) -> int:
-    return int(next(iter(rows[0].values()))) if rows else 0
-
-
 def schema_message(found: int | None, expected: int, shown: str) -> SchemaError | None:
     """SchemaError naming the command that fixes a missing, outdated or newer schema (None: all good)."""
     if found is None:
@@ -193,34 +128,11 @@ def schema_message(found: int | None, expected: int, shown: str) -> SchemaError 
     return None
 
 
-class CassandraStore(Store):
-    schemes: ClassVar[tuple[str, ...]] = ("cassandra",)
-    schema_version_expected: ClassVar[int] = schema.SCHEMA_VERSION
-    auto_create_schema: ClassVar[bool] = False
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        # A bad URL surfaces from open() / the schema calls, as one clear StoreError.
-        self._url_error: StoreError | None = None
-        self.config: CassandraURL | None = None
-        try:
-            self.config = parse_url(url)
-        except StoreError as e:
-            self._url_error = e
-        self._conn: Connection | None = None
+class CassandraStore(DomainStore, TaskListStore, VisibilityStore):
+    """The adapter: lifecycle, schema, shards, executions, history and the outbox here;
+    domains, task lists and visibility in their own modules."""
 
     # --- lifecycle and schema -----------------------------------------------------------
-
-    def _cfg(self) -> CassandraURL:
-        if self.config is None:
-            assert self._url_error is not None
-            raise self._url_error
-        return self.config
-
-    def _c(self) -> Connection:
-        if self._conn is None:
-            raise StoreError("the Cassandra store is not open (call open() first)")
-        return self._conn
 
     async def open(self, *, create_schema: bool = False) -> None:
         cfg = self._cfg()
@@ -319,163 +231,6 @@ class CassandraStore(Store):
                 (schema.SCHEMA_VERSION, time.time_ns()),
             )
         return schema.SCHEMA_VERSION
-
-    # --- domains ------------------------------------------------------------------------------
-
-    async def _metadata_version(self, serial: bool = True) -> int | None:
-        rows = await self._c().execute(
-            "SELECT metadata_version FROM domains_by_name WHERE domains_partition = 0 LIMIT 1",
-            serial_read=serial,
-        )
-        return None if not rows or rows[0]["metadata_version"] is None else int(rows[0]["metadata_version"])
-
-    @staticmethod
-    def _bump(version: int | None) -> tuple[str, tuple[Any, ...]]:
-        """The static-column statement of every domain write: version + 1, IF it is still `version`."""
-        return (
-            "UPDATE domains_by_name SET metadata_version = ? WHERE domains_partition = 0 IF metadata_version = ?",
-            ((version or 0) + 1, version),
-        )
-
-    async def _name_of(self, domain_id: str) -> str:
-        rows = await self._c().execute(
-            "SELECT name FROM domains WHERE domain_id = ?", (domain_id,), serial_read=True
-        )
-        if not rows or rows[0]["name"] is None:
-            raise NotFound(f"domain id {domain_id!r} not found")
-        return str(rows[0]["name"])
-
-    async def _by_name(self, name: str, serial: bool = False) -> Row | None:
-        rows = await self._c().execute(
-            f"SELECT {_DOMAIN_COLS} FROM domains_by_name WHERE domains_partition = 0 AND name = ?",
-            (name,),
-            serial_read=serial,
-        )
-        return rows[0] if rows and rows[0]["domain_id"] is not None else None
-
-    async def create_domain(self, domain: DomainRecord) -> int:
-        c = self._c()
-        d = domain
-        # The id first (its own partition): a taken id fails before anything else is written.
-        if not applied(
-            await c.execute(
-                "INSERT INTO domains (domain_id, name) VALUES (?, ?) IF NOT EXISTS", (d.domain_id, d.name)
-            )
-        ):
-            raise AlreadyExists(f"domain id {d.domain_id!r} already exists")
-        try:
-            for _ in range(_CAS_RETRIES):
-                version = await self._metadata_version()
-                new = (version or 0) + 1
-                rows = await c.batch(
-                    [
-                        (
-                            "INSERT INTO domains_by_name (domains_partition, name, domain_id, status, data, "
-                            "notification_version) VALUES (0, ?, ?, ?, ?, ?) IF NOT EXISTS",
-                            (d.name, d.domain_id, d.status, d.data, new),
-                        ),
-                        self._bump(version),
-                    ]
-                )
-                if applied(rows):
-                    d.notification_version = new
-                    return new
-                if await self._by_name(d.name, serial=True) is not None:
-                    raise AlreadyExists(f"domain name {d.name!r} already exists")
-                # Else another domain write bumped the version meanwhile: read it again.
-            raise Unavailable("domain metadata version: too much contention, try again")
-        except Unavailable:
-            raise  # the batch may have applied: keep the id
-        except BaseException:
-            # Release the id (only if it is still ours).
-            try:
-                await c.execute("DELETE FROM domains WHERE domain_id = ? IF name = ?", (d.domain_id, d.name))
-            except StoreError:
-                log.warning("could not release domain id %s after a failed create", d.domain_id)
-            raise
-
-    async def get_domain(self, *, domain_id: str | None = None, name: str | None = None) -> DomainRecord:
-        if domain_id is not None:
-            row = await self._by_name(await self._name_of(domain_id))
-            if row is None or row["domain_id"] != domain_id:
-                raise NotFound(f"domain id {domain_id!r} not found")
-            return _domain(row)
-        if name is None:
-            raise ValueError("get_domain needs domain_id or name")
-        row = await self._by_name(name)
-        if row is None:
-            raise NotFound(f"domain name {name!r} not found")
-        return _domain(row)
-
-    async def _domain_write(
-        self, domain_id: str, statement: tuple[str, tuple[Any, ...]] | None, d: DomainRecord | None
-    ) -> int:
-        """An update (d given) or delete of the domain's name row, with the version bump, as one LWT batch."""
-        name = await self._name_of(domain_id)
-        for _ in range(_CAS_RETRIES):
-            version = await self._metadata_version()
-            new = (version or 0) + 1
-            if d is not None:
-                stmt: tuple[str, tuple[Any, ...]] = (
-                    "UPDATE domains_by_name SET status = ?, data = ?, notification_version = ? "
-                    "WHERE domains_partition = 0 AND name = ? IF domain_id = ?",
-                    (d.status, d.data, new, name, domain_id),
-                )
-            else:
-                assert statement is not None
-                stmt = statement
-            if applied(await self._c().batch([stmt, self._bump(version)])):
-                return new
-            row = await self._by_name(name, serial=True)
-            if row is None or row["domain_id"] != domain_id:
-                raise NotFound(f"domain id {domain_id!r} not found")
-        raise Unavailable("domain metadata version: too much contention, try again")
-
-    async def update_domain(self, domain: DomainRecord) -> int:
-        version = await self._domain_write(domain.domain_id, None, domain)
-        domain.notification_version = version
-        return version
-
-    async def delete_domain(self, domain_id: str) -> None:
-        name = await self._name_of(domain_id)
-        await self._domain_write(
-            domain_id,
-            (
-                "DELETE FROM domains_by_name WHERE domains_partition = 0 AND name = ? IF domain_id = ?",
-                (name, domain_id),
-            ),
-            None,
-        )
-        await self._c().execute("DELETE FROM domains WHERE domain_id = ?", (domain_id,))
-
-    async def list_domains(
-        self, page_size: int, next_page_token: bytes | None
-    ) -> tuple[list[DomainRecord], bytes | None]:
-        after = None
-        if next_page_token:
-            if next_page_token[:1] != b"s":
-                raise BadRequestError("next_page_token is not a valid list_domains page token")
-            after = next_page_token[1:].decode("utf-8")
-        limit = page_size if page_size > 0 else _NO_LIMIT - 1
-        if after is None:
-            rows = await self._c().execute(
-                f"SELECT {_DOMAIN_COLS} FROM domains_by_name WHERE domains_partition = 0 LIMIT ?",
-                (limit + 1,),
-            )
-        else:
-            rows = await self._c().execute(
-                f"SELECT {_DOMAIN_COLS} FROM domains_by_name WHERE domains_partition = 0 AND name > ? LIMIT ?",
-                (after, limit + 1),
-            )
-        # A partition holding only its static version row reads back as one row without a name.
-        domains = [_domain(r) for r in rows if r["name"] is not None and r["domain_id"] is not None]
-        if len(domains) > limit:
-            domains = domains[:limit]
-            return domains, b"s" + domains[-1].name.encode("utf-8")
-        return domains, None
-
-    async def get_metadata_version(self) -> int:
-        return await self._metadata_version(serial=False) or 0
 
     # --- shards -------------------------------------------------------------------------------
 
@@ -768,7 +523,7 @@ class CassandraStore(Store):
                 (*prefix, min_event_id),
             )
             start = int(seek[0]["task_id"]) if seek else min_event_id
-        limit = page_size + 1 if page_size > 0 else _NO_LIMIT
+        limit = page_size + 1 if page_size > 0 else NO_LIMIT
         confirmed = await c.execute(
             "SELECT task_id, history_txn_id, history_last_event_id FROM executions "
             f"WHERE {cql.HISTORY_TXN_PREFIX} AND task_id >= ? AND task_id < ? LIMIT ?",
@@ -813,7 +568,7 @@ class CassandraStore(Store):
                 *cql.queue_prefix(shard_id, RowType.TRANSFER),
                 min_task_id,
                 max_task_id,
-                limit if limit > 0 else _NO_LIMIT,
+                limit if limit > 0 else NO_LIMIT,
             ),
         )
         return [
@@ -836,7 +591,7 @@ class CassandraStore(Store):
             return []
         c = self._c()
         prefix = cql.queue_prefix(shard_id, RowType.TIMER)
-        n = limit if limit > 0 else _NO_LIMIT
+        n = limit if limit > 0 else NO_LIMIT
         columns = (
             "visibility_ts, task_id, task_type, task_domain_id, task_workflow_id, task_run_id, task_data"
         )
@@ -885,287 +640,6 @@ class CassandraStore(Store):
         await self._c().execute(
             f"DELETE FROM executions WHERE {QUEUE_PREFIX} AND visibility_ts < ?",
             (*cql.queue_prefix(shard_id, RowType.TIMER), before_time),
-        )
-
-    # --- task lists (matching) ----------------------------------------------------------------
-
-    async def _read_task_list(self, domain_id: str, name: str, task_type: int, serial: bool) -> Row | None:
-        rows = await self._c().execute(
-            f"SELECT {_TL_COLS} FROM tasks WHERE {_TL_ROW}", (domain_id, name, task_type), serial_read=serial
-        )
-        return rows[0] if rows and rows[0]["range_id"] is not None else None
-
-    async def lease_task_list(self, domain_id: str, name: str, task_type: int, kind: int) -> TaskListRecord:
-        c = self._c()
-        key = (domain_id, name, task_type)
-        for _ in range(_CAS_RETRIES):
-            now = time.time_ns()
-            row = await self._read_task_list(domain_id, name, task_type, serial=True)
-            if row is None:
-                ok = applied(
-                    await c.execute(
-                        "INSERT INTO tasks (domain_id, task_list_name, task_list_type, row_type, task_id, "
-                        f"{_TL_COLS}) VALUES (?, ?, ?, 0, 0, 1, ?, 0, ?, ?) IF NOT EXISTS",
-                        (*key, kind, b"", now),
-                    )
-                )
-                record = TaskListRecord(domain_id, name, task_type, kind, 1, 0, b"", now)
-            else:
-                previous = int(row["range_id"])
-                ok = applied(
-                    await c.execute(
-                        f"UPDATE tasks SET range_id = ?, updated_at = ? WHERE {_TL_ROW} IF range_id = ?",
-                        (previous + 1, now, *key, previous),
-                    )
-                )
-                record = _task_list(
-                    domain_id, name, task_type, {**row, "range_id": previous + 1, "updated_at": now}
-                )
-            if ok:
-                await c.execute(
-                    "INSERT INTO task_lists_by_domain (domain_id, task_list_name, task_list_type) VALUES (?, ?, ?)",
-                    key,
-                )
-                return record
-        raise Unavailable(f"task list {name!r}: too much contention for its lease, try again")
-
-    async def update_task_list(self, task_list: TaskListRecord) -> None:
-        t = task_list
-        rows = await self._c().execute(
-            f"UPDATE tasks SET ack_level = ?, list_data = ?, kind = ?, updated_at = ? WHERE {_TL_ROW} IF range_id = ?",
-            (
-                t.ack_level,
-                t.data,
-                t.kind,
-                t.updated_at or time.time_ns(),
-                t.domain_id,
-                t.name,
-                t.task_type,
-                t.range_id,
-            ),
-        )
-        if not applied(rows):
-            stored = rows[0].get("range_id") if rows else None
-            now = "does not exist" if stored is None else f"has range_id {stored}"
-            raise ConditionFailed(
-                f"task list {t.name!r} (type {t.task_type}) {now}, expected range_id {t.range_id}"
-            )
-
-    async def list_task_lists(self, domain_id: str) -> list[TaskListRecord]:
-        c = self._c()
-        names = await c.execute(
-            "SELECT task_list_name, task_list_type FROM task_lists_by_domain WHERE domain_id = ?",
-            (domain_id,),
-        )
-        keys = [(r["task_list_name"], int(r["task_list_type"])) for r in names]
-        rows = await asyncio.gather(*(self._read_task_list(domain_id, n, tt, serial=False) for n, tt in keys))
-        found = [
-            _task_list(domain_id, n, tt, row)
-            for (n, tt), row in zip(keys, rows, strict=True)
-            if row is not None
-        ]
-        return sorted(found, key=lambda t: (t.name, t.task_type))
-
-    async def delete_task_list(self, domain_id: str, name: str, task_type: int, range_id: int) -> None:
-        c = self._c()
-        key = (domain_id, name, task_type)
-        # Tombstones dated now: a lessee that re-creates the list afterwards writes later, so
-        # its row and tasks survive the range delete below.
-        before = time.time_ns() // 1000
-        rows = await c.execute(f"DELETE FROM tasks WHERE {_TL_ROW} IF range_id = ?", (*key, range_id))
-        if not applied(rows):
-            stored = rows[0].get("range_id") if rows else None
-            now = "does not exist" if stored is None else f"has range_id {stored}"
-            raise ConditionFailed(
-                f"task list {name!r} (type {task_type}) {now}, expected range_id {range_id}"
-            )
-        await c.execute(
-            f"DELETE FROM tasks USING TIMESTAMP ? WHERE {_TL_KEY} AND row_type = 1", (before, *key)
-        )
-        await c.execute(
-            "DELETE FROM task_lists_by_domain USING TIMESTAMP ? WHERE domain_id = ? AND task_list_name = ? "
-            "AND task_list_type = ?",
-            (before, *key),
-        )
-
-    async def create_tasks(
-        self, domain_id: str, name: str, task_type: int, range_id: int, tasks: Sequence[TaskListTask]
-    ) -> None:
-        key = (domain_id, name, task_type)
-        statements: list[tuple[str, Sequence[Any]]] = [
-            (f"UPDATE tasks SET range_id = ? WHERE {_TL_ROW} IF range_id = ?", (range_id, *key, range_id))
-        ]
-        for t in tasks:
-            statements.append(
-                (
-                    "INSERT INTO tasks (domain_id, task_list_name, task_list_type, row_type, task_id, data, "
-                    "created_time, expiry_time) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
-                    (*key, t.task_id, t.data, t.created_time, t.expiry_time),
-                )
-            )
-        rows = await self._c().batch(statements)
-        if not applied(rows):
-            stored = rows[0].get("range_id") if rows else None
-            now = "does not exist" if stored is None else f"has range_id {stored}"
-            raise ConditionFailed(
-                f"task list {name!r} (type {task_type}) {now}, expected range_id {range_id} (lease lost)"
-            )
-
-    async def get_tasks(
-        self, domain_id: str, name: str, task_type: int, min_task_id: int, max_task_id: int, limit: int
-    ) -> list[TaskListTask]:
-        rows = await self._c().execute(
-            f"SELECT task_id, data, created_time, expiry_time FROM tasks WHERE {_TL_KEY} AND row_type = 1 "
-            "AND task_id > ? AND task_id <= ? LIMIT ?",
-            (domain_id, name, task_type, min_task_id, max_task_id, limit if limit > 0 else _NO_LIMIT),
-        )
-        return [
-            TaskListTask(
-                int(r["task_id"]), r["data"] or b"", int(r["created_time"] or 0), int(r["expiry_time"] or 0)
-            )
-            for r in rows
-        ]
-
-    async def complete_task(self, domain_id: str, name: str, task_type: int, task_id: int) -> None:
-        await self._c().execute(
-            f"DELETE FROM tasks WHERE {_TL_KEY} AND row_type = 1 AND task_id = ?",
-            (domain_id, name, task_type, task_id),
-        )
-
-    async def complete_tasks_less_than(self, domain_id: str, name: str, task_type: int, task_id: int) -> int:
-        c = self._c()
-        # Cassandra deletes do not report what they removed: count first (the answer is advisory).
-        n = _count(
-            await c.execute(
-                f"SELECT count(*) FROM tasks WHERE {_TL_KEY} AND row_type = 1 AND task_id <= ?",
-                (domain_id, name, task_type, task_id),
-            )
-        )
-        await c.execute(
-            f"DELETE FROM tasks WHERE {_TL_KEY} AND row_type = 1 AND task_id <= ?",
-            (domain_id, name, task_type, task_id),
-        )
-        return n
-
-    async def count_tasks(self, domain_id: str, name: str, task_type: int, min_task_id: int) -> int:
-        return _count(
-            await self._c().execute(
-                f"SELECT count(*) FROM tasks WHERE {_TL_KEY} AND row_type = 1 AND task_id > ?",
-                (domain_id, name, task_type, min_task_id),
-            )
-        )
-
-    # --- visibility ---------------------------------------------------------------------------
-
-    async def upsert_visibility(self, record: VisibilityRecord) -> None:
-        c = self._c()
-        r = record
-        old = await c.execute(
-            "SELECT start_time, close_time FROM visibility_runs WHERE domain_id = ? AND run_id = ?",
-            (r.domain_id, r.run_id),
-        )
-        # The run's keys first: a delete can always find every row written after this.
-        await c.execute(
-            "INSERT INTO visibility_runs (domain_id, run_id, start_time, close_time) VALUES (?, ?, ?, ?)",
-            (r.domain_id, r.run_id, r.start_time, r.close_time),
-        )
-        values = (
-            r.workflow_id,
-            r.workflow_type,
-            r.execution_time,
-            r.task_list,
-            r.close_status,
-            r.close_time is None,
-            r.history_length,
-            r.is_cron,
-            r.memo,
-            json.dumps(r.search_attributes or {}, separators=(",", ":"), sort_keys=True),
-            r.update_time,
-        )
-        columns = (
-            "workflow_id, workflow_type, execution_time, task_list, close_status, is_open, history_length, is_cron, "
-            "memo, search_attributes, update_time"
-        )
-        writes: list[Coroutine[Any, Any, object]] = [
-            c.execute(
-                "INSERT INTO visibility_by_start (domain_id, domain_partition, start_time, run_id, close_time, "
-                f"{columns}) VALUES (?, 0, ?, ?, ?, {', '.join(['?'] * 11)})",
-                (r.domain_id, r.start_time, r.run_id, r.close_time, *values),
-            )
-        ]
-        if r.close_time is not None:
-            writes.append(
-                c.execute(
-                    "INSERT INTO visibility_by_close (domain_id, domain_partition, close_time, run_id, start_time, "
-                    f"{columns}) VALUES (?, 0, ?, ?, ?, {', '.join(['?'] * 11)})",
-                    (r.domain_id, r.close_time, r.run_id, r.start_time, *values),
-                )
-            )
-        if old:
-            before_start, before_close = old[0]["start_time"], old[0]["close_time"]
-            if before_start is not None and before_start != r.start_time:
-                writes.append(
-                    self._delete_vis_row(r.domain_id, r.run_id, "visibility_by_start", before_start)
-                )
-            if before_close is not None and before_close != r.close_time:
-                writes.append(
-                    self._delete_vis_row(r.domain_id, r.run_id, "visibility_by_close", before_close)
-                )
-        await asyncio.gather(*writes)
-
-    async def _delete_vis_row(self, domain_id: str, run_id: str, table: str, time_value: int) -> None:
-        column = _VIS_TABLE_KEY[table]
-        await self._c().execute(
-            f"DELETE FROM {table} WHERE domain_id = ? AND domain_partition = 0 AND {column} = ? AND run_id = ?",
-            (domain_id, time_value, run_id),
-        )
-
-    async def delete_visibility(self, domain_id: str, run_id: str) -> None:
-        c = self._c()
-        old = await c.execute(
-            "SELECT start_time, close_time FROM visibility_runs WHERE domain_id = ? AND run_id = ?",
-            (domain_id, run_id),
-        )
-        if not old:
-            return
-        deletes = []
-        if old[0]["start_time"] is not None:
-            deletes.append(
-                self._delete_vis_row(domain_id, run_id, "visibility_by_start", old[0]["start_time"])
-            )
-        if old[0]["close_time"] is not None:
-            deletes.append(
-                self._delete_vis_row(domain_id, run_id, "visibility_by_close", old[0]["close_time"])
-            )
-        await asyncio.gather(*deletes)
-        await c.execute("DELETE FROM visibility_runs WHERE domain_id = ? AND run_id = ?", (domain_id, run_id))
-
-    async def list_workflows(
-        self, domain_id: str, query: VisibilityQuery, page_size: int, next_page_token: bytes | None
-    ) -> tuple[list[VisibilityRecord], bytes | None]:
-        plan = plan_query(query)
-        where, params = plan.where(plan.decode_token(next_page_token))
-        limit = page_size + 1 if page_size > 0 else _NO_LIMIT
-        rows = await self._c().execute(
-            f"SELECT {_VIS_COLS} FROM {plan.table} WHERE domain_id = ? AND domain_partition = 0{where} "
-            f"ORDER BY {plan.order_by()} LIMIT ?" + (" ALLOW FILTERING" if plan.needs_filtering else ""),
-            (domain_id, *params, limit),
-        )
-        records = [_visibility(r) for r in rows]
-        if page_size > 0 and len(records) > page_size:
-            records = records[:page_size]
-            return records, plan.page_token(records[-1])
-        return records, None
-
-    async def count_workflows(self, domain_id: str, query: VisibilityQuery) -> int:
-        plan = plan_query(query)
-        where, params = plan.where(None)
-        return _count(
-            await self._c().execute(
-                f"SELECT count(*) FROM {plan.table} WHERE domain_id = ? AND domain_partition = 0{where}"
-                + (" ALLOW FILTERING" if plan.needs_filtering else ""),
-                (domain_id, *params),
-            )
         )
 
 
