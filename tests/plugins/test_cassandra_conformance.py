@@ -62,7 +62,7 @@ cassandra_store = pytest.importorskip(
 )
 
 from cadence_fast_cassandra import cql, schema  # noqa: E402
-from cadence_fast_cassandra.store import CassandraStore, _groups, schema_message  # noqa: E402
+from cadence_fast_cassandra.store import CassandraStore, schema_message  # noqa: E402
 from cadence_fast_cassandra.url import parse_url  # noqa: E402
 from cadence_fast_cassandra.visibility import (  # noqa: E402
     BY_CLOSE,
@@ -366,15 +366,16 @@ def test_unknown_map_kind_is_refused() -> None:
         cql.update_statements(SHARD, RANGE, op, TXN)
 
 
-def test_ops_of_one_workflow_run_in_order_others_apart() -> None:
-    a1 = create_op("d", "a")
-    b1 = create_op("d", "b")
-    a2 = update_op(a1)
-    c1 = create_op("d", "c")
-    b_to_c = update_op(b1, update_current=False, new_run=create_op("d", "c", mode=CreateMode.CONTINUE_AS_NEW))
-    assert sorted(_groups([a1, b1, a2, c1])) == [[0, 2], [1], [3]]
-    assert sorted(_groups([a1, b1, a2, c1, b_to_c])) == [[0, 2], [1, 3, 4]]
-    assert _groups([]) == []
+def test_workflows_an_op_writes() -> None:
+    """commit skips later ops of a workflow whose earlier op has an unknown outcome: by these keys."""
+    a = create_op("d", "a")
+    assert cql.workflows_of(a) == {("d", "a")}
+    b_to_c = update_op(
+        create_op("d", "b"),
+        update_current=False,
+        new_run=create_op("d", "c", mode=CreateMode.CONTINUE_AS_NEW),
+    )
+    assert cql.workflows_of(b_to_c) == {("d", "b"), ("d", "c")}
 
 
 # --- visibility: what Cassandra serves -----------------------------------------------------------

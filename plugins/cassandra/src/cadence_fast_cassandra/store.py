@@ -11,12 +11,13 @@ How the contract maps onto Cassandra (DESIGN §6, server-brief §3):
   row's ``range_id``, the run's ``next_event_id``, the current row's run. Reads and
   writes are LOCAL_QUORUM, conditions LOCAL_SERIAL.
 - Group commit: a conditional batch applies or fails as a whole, so `commit` runs each
-  op as its own batch and maps each batch's outcome to its op. Ops naming the same
-  workflow run one after the other in call order (a later op sees an earlier one);
-  ops of different workflows run concurrently. Every batch carries the range check,
-  so an op of a fenced host never lands; a ShardOwnershipLost from any op is raised
-  for the call (ops that applied before the range moved were written by the owner of
-  the time, exactly as if they had been an earlier call).
+  op as its own batch and maps each batch's outcome to its op. The ops run one after
+  the other, in call order (a later op sees an earlier one): all of a shard's LWTs
+  share one partition, hence one Paxos instance, and concurrent proposals there only
+  contend (and, past the contention timeout, fail with an unknown outcome) — they do
+  not overlap. Every batch carries the range check, so an op of a fenced host never
+  lands; ShardOwnershipLost from any op is raised for the call (ops applied before the
+  range moved were written by the owner of the time, as if by an earlier call).
 - History: appended to the run's ``history_node`` partition before the batch, under a
   fresh transaction id, and visible only once the batch's HISTORY_TXN rows confirm
   it (`cql.py`, "transaction ids").
@@ -284,27 +285,21 @@ class CassandraStore(DomainStore, TaskListStore, VisibilityStore):
         self, shard_id: int, range_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow]
     ) -> list[BaseException | None]:
         self._c()
-        results: list[BaseException | None] = [None] * len(ops)
-        lost: list[ShardOwnershipLost] = []
-
-        async def run_in_order(indexes: list[int]) -> None:
-            for n, i in enumerate(indexes):
-                try:
-                    results[i] = await self._apply(shard_id, range_id, ops[i])
-                except ShardOwnershipLost as e:
-                    lost.append(e)
-                    return
-                if isinstance(results[i], Unavailable):
-                    # Its outcome is unknown: later ops of the workflow are not attempted.
-                    for j in indexes[n + 1 :]:
-                        results[j] = Unavailable(
-                            f"not attempted: an earlier op of the workflow failed: {results[i]}"
-                        )
-                    return
-
-        await asyncio.gather(*(run_in_order(group) for group in _groups(ops)))
-        if lost:
-            raise lost[0]
+        results: list[BaseException | None] = []
+        # Workflows with an op of unknown outcome in this call: their later ops would be
+        # conditioned on a state that may or may not be there, so they are not attempted.
+        unknown: set[tuple[str, str]] = set()
+        for op in ops:
+            workflows = cql.workflows_of(op)
+            if workflows & unknown:
+                results.append(
+                    Unavailable("not attempted: an earlier op of the workflow has an unknown outcome")
+                )
+                continue
+            result = await self._apply(shard_id, range_id, op)  # raises ShardOwnershipLost
+            if isinstance(result, Unavailable):
+                unknown |= workflows
+            results.append(result)
         return results
 
     async def _apply(
@@ -641,23 +636,3 @@ class CassandraStore(DomainStore, TaskListStore, VisibilityStore):
             f"DELETE FROM executions WHERE {QUEUE_PREFIX} AND visibility_ts < ?",
             (*cql.queue_prefix(shard_id, RowType.TIMER), before_time),
         )
-
-
-def _groups(ops: Sequence[CreateWorkflow | UpdateWorkflow]) -> list[list[int]]:
-    """Op indexes grouped so that ops sharing a workflow are in one group, in call order."""
-    group_of: dict[tuple[str, str], int] = {}
-    members: dict[int, list[int]] = {}
-    for i, op in enumerate(ops):
-        keys = cql.workflows_of(op)
-        found = sorted({group_of[k] for k in keys if k in group_of})
-        g = found[0] if found else i
-        members.setdefault(g, [])
-        for other in found[1:]:
-            members[g].extend(members.pop(other))
-            for k, v in list(group_of.items()):
-                if v == other:
-                    group_of[k] = g
-        members[g].append(i)
-        for k in keys:
-            group_of[k] = g
-    return [sorted(m) for m in members.values()]
