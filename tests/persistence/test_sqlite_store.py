@@ -268,3 +268,29 @@ async def test_a_write_lock_never_released_gives_unavailable(
     assert (await store.get_or_create_shard(7)).shard_id == 7  # the store works again
     other.close()
     await store.close()
+
+
+async def test_an_older_schema_is_migrated_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cadence_fast.persistence.sqlite import schema
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    store = create_store(url)
+    await store.open(create_schema=True)
+    sid, rng = await owned_shard(store)
+    await store.close()
+    # This code now knows a version 2 that adds a table.
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(schema.MIGRATIONS, 2, ["CREATE TABLE v2_marker (id INTEGER PRIMARY KEY)"])
+    with pytest.raises(
+        SchemaError, match=r"version 1, this cadence-fast needs 2; run `cadence-fast schema update"
+    ):
+        await create_store(url).open()
+    migrated = create_store(url)
+    await migrated.open(create_schema=True)
+    assert await migrated.schema_version() == 2
+    assert (await migrated.get_or_create_shard(sid)).range_id == rng, "data survives the migration"
+    await migrated.close()
+    with sqlite3.connect(tmp_path / "old.db") as raw:
+        assert raw.execute("SELECT count(*) FROM v2_marker").fetchone()[0] == 0
