@@ -326,6 +326,10 @@ async def test_cancel_terminate_and_signalwithstart(cli: Cli) -> None:
         watched = await cli.ok("workflow", "observe", "-w", cancelled)
         assert "WorkflowExecutionCancelRequested" in watched and "no longer needed" in watched
         assert re.search(r"^Status:\s+CANCELED$", watched, re.M), watched
+        # --json: one event per line, ending with the close event (here the run is over already).
+        streamed = [json.loads(line) for line in (await cli.ok("workflow", "ob", "-w", cancelled, "--json")).splitlines()]
+        assert [e["event_id"] for e in streamed] == [str(i) for i in range(1, len(streamed) + 1)]
+        assert "workflow_execution_canceled_event_attributes" in streamed[-1]
 
         assert "succeeded" in await cli.ok(
             "workflow", "terminate", "-w", terminated, "--reason", "enough", "--details", '{"by": "test"}'
