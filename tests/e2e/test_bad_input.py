@@ -104,6 +104,7 @@ async def test_start_request_fields(server: Any, domain: str) -> None:
         big_memo = start_request(env)
         big_memo.memo.fields["notes"].data = TOO_BIG
         await bad_request(start(big_memo), "Memo")
+        await bad_request(start(start_request(env, cron_schedule="every blue moon")), "CronSchedule")
         bad_retry = start_request(env)
         bad_retry.retry_policy.maximum_attempts = -1
         await bad_request(start(bad_retry), "MaximumAttempts")
@@ -328,3 +329,37 @@ async def test_tokens_and_payloads_of_task_responses(server: Any, domain: str) -
         events = await get_history(env.client, execution)
         assert kinds(events).count("activity_task_completed") == 1
         assert kinds(events)[-1] == "workflow_execution_completed"
+
+
+async def test_bad_decision_attributes_fail_the_decision(server: Any, domain: str) -> None:
+    async with running(server.address, domain, worker=False) as env:
+        worker = env.client.worker_stub
+        execution = await env.start("HandDrivenWorkflow")
+        decision = await _poll_decision(env)
+        bad = _schedule_activity()
+        bad.schedule_activity_task_decision_attributes.start_to_close_timeout.seconds = -5
+        bad.schedule_activity_task_decision_attributes.schedule_to_close_timeout.seconds = -5
+        try:
+            await worker.RespondDecisionTaskCompleted(
+                W.RespondDecisionTaskCompletedRequest(
+                    task_token=decision.task_token, decisions=[bad], identity="hand"
+                ),
+                timeout=10,
+            )
+        except CadenceRpcError as e:  # Go answers BadRequest here too; the history is what matters
+            assert e.code == grpc.StatusCode.INVALID_ARGUMENT, e
+        events = await get_history(env.client, execution)
+        failed = [e for e in events if e.WhichOneof("attributes") == "decision_task_failed_event_attributes"]
+        assert len(failed) == 1, kinds(events)
+        cause = failed[0].decision_task_failed_event_attributes.cause
+        assert cause == workflow_pb2.DECISION_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES
+        assert "activity_task_scheduled" not in kinds(events)
+        # The workflow goes on: the next decision can schedule properly.
+        retry = await _poll_decision(env)
+        await worker.RespondDecisionTaskCompleted(
+            W.RespondDecisionTaskCompletedRequest(
+                task_token=retry.task_token, decisions=[_schedule_activity()]
+            ),
+            timeout=10,
+        )
+        assert "activity_task_scheduled" in kinds(await get_history(env.client, execution))
