@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
+import workflows
 from cadence.api.v1 import decision_pb2, service_worker_pb2, workflow_pb2
 from cadence.api.v1.common_pb2 import ActivityType, Failure, Payload, WorkflowExecution
 from cadence.api.v1.service_workflow_pb2 import (
@@ -46,16 +47,7 @@ async def bad_request(call: Awaitable[Any], *field_words: str) -> str:
 
 
 def start_request(env: Env, **changes: Any) -> StartWorkflowExecutionRequest:
-    request = env.client._build_start_workflow_request(
-        "EchoWorkflow",
-        ("hi",),
-        {
-            "task_list": env.task_list,
-            "execution_start_to_close_timeout": timedelta(seconds=30),
-            "task_start_to_close_timeout": timedelta(seconds=5),
-            "workflow_id_reuse_policy": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-        },
-    )
+    request = workflows.start_request(env.client, "EchoWorkflow", "hi", task_list=env.task_list)
     for name, value in changes.items():
         target, _, attr = name.rpartition("__")
         holder = getattr(request, target) if target else request

@@ -26,7 +26,18 @@ from cadence.error import (
     WorkflowExecutionAlreadyStartedError,
 )
 from cadence.worker import Worker
-from workflows import Env, finish, get_history, kind, kinds, registry, result, running, wait_for_event
+from workflows import (
+    Env,
+    finish,
+    get_history,
+    kind,
+    kinds,
+    registry,
+    result,
+    running,
+    start_request,
+    wait_for_event,
+)
 
 P = workflow_pb2
 
@@ -229,16 +240,7 @@ async def test_start_against_an_open_run_is_rejected_by_every_other_policy(serve
 
 async def test_start_is_idempotent_on_request_id(server: Any, domain: str) -> None:
     async with running(server.address, domain) as env:
-        request = env.client._build_start_workflow_request(
-            "EchoWorkflow",
-            ("once",),
-            {
-                "task_list": env.task_list,
-                "execution_start_to_close_timeout": timedelta(seconds=30),
-                "task_start_to_close_timeout": timedelta(seconds=5),
-                "workflow_id_reuse_policy": P.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-            },
-        )
+        request = start_request(env.client, "EchoWorkflow", "once", task_list=env.task_list)
         first = await env.client.workflow_stub.StartWorkflowExecution(request, timeout=30)
         retry = await env.client.workflow_stub.StartWorkflowExecution(request, timeout=30)
         assert retry.run_id == first.run_id

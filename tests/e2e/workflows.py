@@ -18,10 +18,14 @@ from datetime import timedelta
 from typing import Any
 
 from cadence import activity, workflow
-from cadence.api.v1 import history_pb2
-from cadence.api.v1.common_pb2 import WorkflowExecution
+from cadence.api.v1 import history_pb2, workflow_pb2
+from cadence.api.v1.common_pb2 import WorkflowExecution, WorkflowType
 from cadence.api.v1.service_domain_pb2 import RegisterDomainRequest
-from cadence.api.v1.service_workflow_pb2 import GetWorkflowExecutionHistoryRequest
+from cadence.api.v1.service_workflow_pb2 import (
+    GetWorkflowExecutionHistoryRequest,
+    StartWorkflowExecutionRequest,
+)
+from cadence.api.v1.tasklist_pb2 import TaskList
 from cadence.client import Client
 from cadence.context import ContextVarPropagator
 from cadence.worker import Registry, Worker
@@ -464,6 +468,26 @@ class Env:
         options.setdefault("execution_start_to_close_timeout", timedelta(seconds=run_seconds))
         options.setdefault("task_start_to_close_timeout", timedelta(seconds=5))
         return await self.client.start_workflow(wf, *args, **options)
+
+
+def start_request(
+    client: Client, workflow_type: str, *args: Any, task_list: str
+) -> StartWorkflowExecutionRequest:
+    """The StartWorkflowExecutionRequest the client's start_workflow sends (client.py,
+    defaults of cadence-python-client 0.4.1), for tests that call the raw stub."""
+    request = StartWorkflowExecutionRequest(
+        domain=client.domain,
+        workflow_id=str(uuid.uuid4()),
+        workflow_type=WorkflowType(name=workflow_type),
+        task_list=TaskList(name=task_list),
+        identity=client.identity,
+        request_id=str(uuid.uuid4()),
+        workflow_id_reuse_policy=workflow_pb2.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+        input=client.data_converter.to_data(list(args)),
+    )
+    request.execution_start_to_close_timeout.FromTimedelta(timedelta(seconds=30))
+    request.task_start_to_close_timeout.FromTimedelta(timedelta(seconds=5))
+    return request
 
 
 @contextlib.asynccontextmanager
