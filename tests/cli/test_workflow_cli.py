@@ -494,6 +494,8 @@ async def test_errors_are_one_line_and_exit_1(cli: Cli) -> None:
     for (expected, args, _), line in zip(cases, lines, strict=True):
         assert expected in line, (args, line)
     assert "cannot reach the server" in await unreachable.fails("workflow", "count")
+    # --address after the group (the Go CLI's global flag position) wins over the environment.
+    assert (await unreachable.ok("workflow", "--address", cli.address, "count")).strip().isdigit()
     # Duplicate start: the server's WorkflowExecutionAlreadyStartedError.
     wid = unique("dup")
     await cli.ok("workflow", "start", *start_flags("dup-tl", "CliNobody", wid))

@@ -17,7 +17,7 @@ from cadence.api.v1 import common_pb2, service_visibility_pb2_grpc, service_work
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from cadence_fast.cli.common import CALL_METADATA, CliError, add_address, add_json, channel
+from cadence_fast.cli.common import CALL_METADATA, DEFAULT_ADDRESS, CliError, add_address, add_json, channel
 
 DOMAIN_ENV = "CADENCE_CLI_DOMAIN"
 #: Deadline of an ordinary call (long polls set their own).
@@ -30,6 +30,15 @@ def identity() -> str:
 
 # --------------------------------------------------------------------------------------------
 # Flags
+
+
+def add_group_flags(group: argparse.ArgumentParser) -> None:
+    """--domain and --address given right after the group (`workflow --domain D list`), as the
+    Go CLI's global flags. Own dests: a subcommand's defaults would overwrite shared ones."""
+    add_domain(group, dest="group_domain")
+    group.add_argument(
+        "--address", dest="group_address", default=None, metavar="ADDRESS", help="frontend gRPC address host:port"
+    )
 
 
 def add_domain(parser: argparse.ArgumentParser, dest: str = "domain") -> None:
@@ -178,12 +187,21 @@ def require(value: str | None, flag: str) -> str:
 # Calling the frontend
 
 
+def server_address(args: argparse.Namespace) -> str:
+    """--address after the subcommand, else after the group, else the environment / default."""
+    leaf_default = os.environ.get("CADENCE_FAST_ADDRESS", DEFAULT_ADDRESS)
+    group = getattr(args, "group_address", None)
+    if group and args.address == leaf_default:
+        return str(group)
+    return str(args.address)
+
+
 def workflow_api(args: argparse.Namespace) -> service_workflow_pb2_grpc.WorkflowAPIStub:
-    return service_workflow_pb2_grpc.WorkflowAPIStub(channel(args.address))
+    return service_workflow_pb2_grpc.WorkflowAPIStub(channel(server_address(args)))
 
 
 def visibility_api(args: argparse.Namespace) -> service_visibility_pb2_grpc.VisibilityAPIStub:
-    return service_visibility_pb2_grpc.VisibilityAPIStub(channel(args.address))
+    return service_visibility_pb2_grpc.VisibilityAPIStub(channel(server_address(args)))
 
 
 def call(method: Callable[..., Any], request: Any, timeout: float = CALL_SECONDS) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 from cadence.api.v1 import service_workflow_pb2, tasklist_pb2
 
 from cadence_fast.cli import render
-from cadence_fast.cli.args import add_domain, call, leaf, require, resolve_domain, workflow_api
+from cadence_fast.cli.args import add_group_flags, call, leaf, require, resolve_domain, workflow_api
 from cadence_fast.cli.common import (
     CliError,
     print_fields,
@@ -106,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tasklist", aliases=["tl"], help="inspect task lists",
         description="Inspect task lists (mirrors `cadence tasklist`).",
     )
-    add_domain(group, dest="group_domain")
+    add_group_flags(group)
     gsub = group.add_subparsers(dest="tasklist_command", metavar="COMMAND")
 
     p = leaf(gsub, "describe", "pollers and backlog of a task list", ["desc"])

@@ -30,7 +30,7 @@ from cadence.api.v1 import (
 
 from cadence_fast.cli import render, workflow_list
 from cadence_fast.cli.args import (
-    add_domain,
+    add_group_flags,
     add_input,
     call,
     duration,
@@ -647,7 +647,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "workflow", aliases=["wf"], help="start, inspect and act on workflows",
         description="Operate on workflows (mirrors `cadence workflow`).",
     )
-    add_domain(group, dest="group_domain")
+    add_group_flags(group)
     gsub = group.add_subparsers(dest="workflow_command", metavar="COMMAND")
 
     p = leaf(gsub, "start", "start a workflow and print its ids")
