@@ -15,7 +15,8 @@ from typing import Any
 import grpc
 import pytest
 import workflows
-from cadence.api.v1 import decision_pb2, service_worker_pb2, workflow_pb2
+from cadence.api.v1 import decision_pb2, workflow_pb2
+from cadence.api.v1 import service_worker_pb2 as W
 from cadence.api.v1.common_pb2 import ActivityType, Failure, Payload, WorkflowExecution
 from cadence.api.v1.service_workflow_pb2 import (
     DescribeWorkflowExecutionRequest,
@@ -30,7 +31,6 @@ from workflows import Env, get_history, kinds, running
 
 LIMIT = 2 * 1024 * 1024
 TOO_BIG = b"x" * (LIMIT + 1)
-W = service_worker_pb2
 
 
 async def bad_request(call: Awaitable[Any], *field_words: str) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from cadence.api.v1 import decision_pb2, history_pb2, service_worker_pb2, workflow_pb2
+from cadence.api.v1 import decision_pb2, history_pb2, workflow_pb2
+from cadence.api.v1 import service_worker_pb2 as W
 from cadence.api.v1.common_pb2 import ActivityType, Payload, WorkflowExecution
 from cadence.api.v1.service_workflow_pb2 import (
     DescribeWorkflowExecutionRequest,
@@ -20,7 +21,6 @@ from cadence.api.v1.tasklist_pb2 import TaskList
 from cadence.worker import Worker
 from workflows import Env, finish, get_history, kind, kinds, registry, result, running, wait_for_event
 
-W = service_worker_pb2
 T = workflow_pb2
 
 

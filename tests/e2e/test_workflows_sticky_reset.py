@@ -9,13 +9,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from cadence.api.v1 import decision_pb2, service_worker_pb2, tasklist_pb2
+from cadence.api.v1 import decision_pb2, tasklist_pb2
+from cadence.api.v1 import service_worker_pb2 as W
 from cadence.api.v1.common_pb2 import Payload, WorkflowExecution
 from cadence.api.v1.service_workflow_pb2 import ResetWorkflowExecutionRequest
 from cadence.api.v1.tasklist_pb2 import TaskList
 from workflows import Env, finish, get_history, kind, kinds, result, running, wait_for_event
 
-W = service_worker_pb2
 STICKY = tasklist_pb2.TASK_LIST_KIND_STICKY
 
 
