@@ -21,6 +21,15 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from cadence_fast_cassandra import cql, schema
+from cadence_fast_cassandra.store import CassandraStore, schema_message
+from cadence_fast_cassandra.url import parse_url
+from cadence_fast_cassandra.visibility import (
+    BY_CLOSE,
+    BY_START,
+    UnsupportedVisibilityQuery,
+    plan_query,
+)
 
 from cadence_fast.errors import BadRequestError
 from cadence_fast.persistence.errors import StoreError, Unavailable
@@ -56,20 +65,6 @@ from cadence_fast.persistence.visibility_query import (
 from cadence_fast.visibility.query import parse_query
 from cadence_fast.visibility.search_attributes import SearchAttributeRegistry
 from tests.conftest import cli_command, free_port
-
-cassandra_store = pytest.importorskip(
-    "cadence_fast_cassandra.store", reason="cadence-fast-cassandra is not installed"
-)
-
-from cadence_fast_cassandra import cql, schema  # noqa: E402
-from cadence_fast_cassandra.store import CassandraStore, schema_message  # noqa: E402
-from cadence_fast_cassandra.url import parse_url  # noqa: E402
-from cadence_fast_cassandra.visibility import (  # noqa: E402
-    BY_CLOSE,
-    BY_START,
-    UnsupportedVisibilityQuery,
-    plan_query,
-)
 
 CONTACT_POINTS = os.environ.get("CASSANDRA_CONTACT_POINTS", "").strip()
 
