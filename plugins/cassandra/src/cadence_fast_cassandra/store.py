@@ -509,6 +509,8 @@ class CassandraStore(DomainStore, TaskListStore, VisibilityStore):
         prefix = cql.history_txn_prefix(shard_id, domain_id, workflow_id, run_id)
         if after is not None:
             start = after + 1
+        elif min_event_id <= 1:
+            start = min_event_id  # the first batch starts at event 1: nothing to seek
         else:
             # Seek to the batch holding min_event_id: the last confirmed node at or before it.
             seek = await c.execute(
