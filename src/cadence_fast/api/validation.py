@@ -76,17 +76,20 @@ def execution(request: Any) -> None:
     if not request.HasField("workflow_execution"):
         raise BadRequestError(EXECUTION_NOT_SET)
     ex = request.workflow_execution
-    if not ex.workflow_id:
+    workflow_id = ex.workflow_id
+    if not workflow_id:
         raise BadRequestError(WORKFLOW_ID_NOT_SET)
-    _too_long(ex.workflow_id, "WorkflowID length exceeds limit.")
+    _too_long(workflow_id, "WorkflowID length exceeds limit.")
     run_id(ex.run_id)
 
 
 def task_list(tl: tasklist_pb2.TaskList, *, field: str = "TaskList") -> None:
-    if not tl.name:
+    name = tl.name  # each protobuf attribute read costs; read once
+    if not name:
         raise BadRequestError(f"{field} is not set on request.")
-    _too_long(tl.name, f"{field} length exceeds limit.")
-    if tl.name.startswith(RESERVED_TASK_LIST_PREFIX):
+    if len(name) > MAX_ID_LENGTH:
+        raise BadRequestError(f"{field} length exceeds limit.")
+    if name.startswith(RESERVED_TASK_LIST_PREFIX):
         raise BadRequestError(f"{field} name cannot start with reserved prefix {RESERVED_TASK_LIST_PREFIX}.")
 
 
@@ -153,20 +156,23 @@ def retry_policy(rp: common_pb2.RetryPolicy) -> None:
 def start_request(req: Any, limit: int) -> None:
     """StartWorkflowExecutionRequest (also the start part of SignalWithStart)."""
     domain_name(req.domain)
-    if not req.workflow_id:
+    workflow_id = req.workflow_id
+    if not workflow_id:
         raise BadRequestError(WORKFLOW_ID_NOT_SET)
-    _too_long(req.workflow_id, "WorkflowID length exceeds limit.")
-    if not req.workflow_type.name:
+    _too_long(workflow_id, "WorkflowID length exceeds limit.")
+    type_name = req.workflow_type.name
+    if not type_name:
         raise BadRequestError("WorkflowType is not set on request.")
-    _too_long(req.workflow_type.name, "WorkflowType length exceeds limit.")
+    _too_long(type_name, "WorkflowType length exceeds limit.")
     task_list(req.task_list)
     if duration_seconds(req.execution_start_to_close_timeout) <= 0:
         raise BadRequestError("A valid ExecutionStartToCloseTimeoutSeconds is not set on request.")
     if duration_seconds(req.task_start_to_close_timeout) <= 0:
         raise BadRequestError("A valid TaskStartToCloseTimeoutSeconds is not set on request.")
-    if not req.request_id:
+    request_id = req.request_id
+    if not request_id:
         raise BadRequestError("RequestId is not set on request.")
-    _too_long(req.request_id, "RequestID length exceeds limit.")
+    _too_long(request_id, "RequestID length exceeds limit.")
     identity(req.identity)
     _non_negative(req.delay_start, "A valid DelayStartSeconds is not set on request.")
     _non_negative(req.jitter_start, "A valid JitterStartSeconds is not set on request.")
@@ -175,9 +181,13 @@ def start_request(req: Any, limit: int) -> None:
     if req.HasField("retry_policy"):
         retry_policy(req.retry_policy)
     payload(req.input, "Input", limit)
-    payload_map(req.memo.fields, "Memo", limit)
-    payload_map(req.search_attributes.indexed_fields, "SearchAttributes", limit)
-    payload_map(req.header.fields, "Header", limit)
+    # Unset maps are the common case: HasField is cheaper than materialising them.
+    if req.HasField("memo"):
+        payload_map(req.memo.fields, "Memo", limit)
+    if req.HasField("search_attributes"):
+        payload_map(req.search_attributes.indexed_fields, "SearchAttributes", limit)
+    if req.HasField("header"):
+        payload_map(req.header.fields, "Header", limit)
 
 
 def signal_request(req: Any, limit: int) -> None:
