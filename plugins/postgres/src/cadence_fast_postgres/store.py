@@ -106,8 +106,13 @@ async def _drive(
             send = await cur.fetchall()
         elif isinstance(stmt, FetchAll):
             # Send them all, then read: in pipeline mode that is one round trip.
-            cursors = [await conn.execute(q.sql, q.params) for q in stmt.queries]
-            send = [await c.fetchall() for c in cursors]
+            if pipeline is None:
+                async with conn.pipeline():
+                    cursors = [await conn.execute(q.sql, q.params) for q in stmt.queries]
+                    send = [await c.fetchall() for c in cursors]
+            else:
+                cursors = [await conn.execute(q.sql, q.params) for q in stmt.queries]
+                send = [await c.fetchall() for c in cursors]
         elif isinstance(stmt, Exec):
             await conn.execute(stmt.sql, stmt.params)
             send = None
