@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from cadence_fast_cassandra import cql, schema
+from cadence_fast_cassandra import cql, history, schema
 from cadence_fast_cassandra.store import CassandraStore, schema_message
 from cadence_fast_cassandra.url import parse_url
 from cadence_fast_cassandra.visibility import (
@@ -371,6 +371,55 @@ def test_workflows_an_op_writes() -> None:
         new_run=create_op("d", "c", mode=CreateMode.CONTINUE_AS_NEW),
     )
     assert cql.workflows_of(b_to_c) == {("d", "b"), ("d", "c")}
+
+
+def _confirmation(node: int, txn: int, last: int) -> dict[str, object]:
+    return {"task_id": node, "history_txn_id": txn, "history_last_event_id": last}
+
+
+def _node(node: int, txn: int, data: bytes) -> dict[str, object]:
+    return {"node_id": node, "txn_id": txn, "data": data}
+
+
+def test_history_shows_only_confirmed_transactions() -> None:
+    """Racing writers left orphans at node 3 (on both sides of the winner's txn id) and past the end."""
+    confirmations = [_confirmation(1, 50, 2), _confirmation(3, 20, 4), _confirmation(5, 90, 5)]
+    nodes = [
+        _node(1, 50, b"start"),
+        _node(3, 10, b"orphan: smaller txn id"),
+        _node(3, 20, b"winner"),
+        _node(3, 30, b"orphan: larger txn id"),
+        _node(5, 90, b"next"),
+        _node(7, 99, b"orphan: a failed later write"),
+    ]
+    page, after = history.pick_page(confirmations, 1, 0)
+    assert after is None
+    batches = history.assemble(page, nodes, "run")
+    assert [(b.first_event_id, b.last_event_id, b.data) for b in batches] == [
+        (1, 2, b"start"),
+        (3, 4, b"winner"),
+        (5, 5, b"next"),
+    ]
+
+
+def test_history_paging_and_the_seek_batch() -> None:
+    rows = [_confirmation(1, 1, 2), _confirmation(3, 1, 4), _confirmation(5, 1, 8)]
+    page, after = history.pick_page(rows, 1, 2)
+    assert [c.node_id for c in page] == [1, 3] and after == 3
+    page, after = history.pick_page(rows[2:], 1, 2)
+    assert [c.node_id for c in page] == [5] and after is None
+    # The seek lands on the batch holding min_event_id; one that ends before it is dropped,
+    # and the page still continues after the last row it scanned.
+    page, after = history.pick_page([_confirmation(1, 1, 2), _confirmation(3, 1, 4)], 3, 1)
+    assert page == [] and after == 1
+    page, _ = history.pick_page([_confirmation(3, 1, 4)], 4, 0)
+    assert [(c.node_id, c.last_event_id) for c in page] == [(3, 4)]
+
+
+def test_history_missing_confirmed_node_is_an_error() -> None:
+    page, _ = history.pick_page([_confirmation(1, 7, 2)], 1, 0)
+    with pytest.raises(StoreError, match="node 1 of committed transaction 7 is missing"):
+        history.assemble(page, [_node(1, 8, b"another txn")], "run")
 
 
 # --- visibility: what Cassandra serves -----------------------------------------------------------

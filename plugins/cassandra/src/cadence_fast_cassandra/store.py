@@ -59,7 +59,7 @@ from cadence_fast.persistence.records import (
     UpdateWorkflow,
     WorkflowState,
 )
-from cadence_fast_cassandra import cql, schema
+from cadence_fast_cassandra import cql, history, schema
 from cadence_fast_cassandra.base import NO_LIMIT
 from cadence_fast_cassandra.cql import KEY, QUEUE_PREFIX, RowType
 from cadence_fast_cassandra.domains import DomainStore
@@ -521,37 +521,25 @@ class CassandraStore(DomainStore, TaskListStore, VisibilityStore):
             )
             start = int(seek[0]["task_id"]) if seek else min_event_id
         limit = page_size + 1 if page_size > 0 else NO_LIMIT
-        confirmed = await c.execute(
-            "SELECT task_id, history_txn_id, history_last_event_id FROM executions "
-            f"WHERE {cql.HISTORY_TXN_PREFIX} AND task_id >= ? AND task_id < ? LIMIT ?",
-            (*prefix, start, max_event_id, limit),
-        )
-        wanted = [
-            (int(r["task_id"]), int(r["history_txn_id"]), int(r["history_last_event_id"]))
-            for r in confirmed
-            if r["history_last_event_id"] is not None and int(r["history_last_event_id"]) >= min_event_id
-        ]
-        more = page_size > 0 and len(wanted) > page_size
-        if more:
-            wanted = wanted[:page_size]
-        if not wanted:
+        while True:
+            confirmed = await c.execute(
+                "SELECT task_id, history_txn_id, history_last_event_id FROM executions "
+                f"WHERE {cql.HISTORY_TXN_PREFIX} AND task_id >= ? AND task_id < ? LIMIT ?",
+                (*prefix, start, max_event_id, limit),
+            )
+            page, after_node = history.pick_page(confirmed, min_event_id, page_size)
+            if page or after_node is None:
+                break
+            start = after_node + 1  # the page held only the batch before min_event_id: read on
+        if not page:
             return [], None
         nodes = await c.execute(
             "SELECT node_id, txn_id, data FROM history_node WHERE domain_id = ? AND workflow_id = ? AND run_id = ? "
             "AND node_id >= ? AND node_id <= ?",
-            (domain_id, workflow_id, run_id, wanted[0][0], wanted[-1][0]),
+            (domain_id, workflow_id, run_id, page[0].node_id, page[-1].node_id),
         )
-        data = {(int(n["node_id"]), int(n["txn_id"])): n["data"] or b"" for n in nodes}
-        batches: list[HistoryBatch] = []
-        for node_id, txn_id, last_event_id in wanted:
-            payload = data.get((node_id, txn_id))
-            if payload is None:
-                raise StoreError(
-                    f"history of run {run_id}: node {node_id} of committed transaction {txn_id} is missing "
-                    "(read below the consistency it was written with?)"
-                )
-            batches.append(HistoryBatch(node_id, last_event_id, payload))
-        return batches, (_INT64.pack(batches[-1].first_event_id) if more else None)
+        batches = history.assemble(page, nodes, run_id)
+        return batches, (_INT64.pack(after_node) if after_node is not None else None)
 
     # --- queues (the outbox) ------------------------------------------------------------------
 
