@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from cadence_fast.persistence.errors import AlreadyExists, ConditionFailed, ShardOwnershipLost
+from cadence_fast.persistence.errors import AlreadyExists, ConditionFailed, NotFound, ShardOwnershipLost
 from cadence_fast.persistence.records import (
     CreateMode,
     CreateWorkflow,
     CurrentExecutionRecord,
+    ExecutionRecord,
     HistoryBatch,
     TimerTask,
     TransferTask,
@@ -22,6 +24,7 @@ from cadence_fast.persistence.records import (
     VisibilityRecord,
     WorkflowState,
 )
+from cadence_fast.persistence.sqlite.base import SQLiteBase
 
 SELECT_CURRENT = (
     "SELECT run_id, state, close_status, create_request_id, start_time FROM current_executions "
@@ -292,3 +295,68 @@ def _append(
         )
     if visibility is not None:
         conn.execute(UPSERT_VISIBILITY, visibility_params(visibility))
+
+
+class Executions(SQLiteBase):
+    # --- executions -----------------------------------------------------------------
+
+    async def commit(
+        self, shard_id: int, range_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow]
+    ) -> list[BaseException | None]:
+        ops = list(ops)
+        try:
+            return await self._write(lambda conn: commit_job(conn, shard_id, range_id, ops))
+        except (ConditionFailed, AlreadyExists) as e:
+            if len(ops) == 1:  # a lone op's condition failed (see commit_job)
+                return [e]
+            raise
+
+    async def get_execution(
+        self, shard_id: int, domain_id: str, workflow_id: str, run_id: str
+    ) -> ExecutionRecord:
+        key = (shard_id, domain_id, workflow_id, run_id)
+
+        def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
+            row = conn.execute(
+                "SELECT next_event_id, state, close_status, create_request_id, start_time, info FROM executions "
+                "WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ?",
+                key,
+            ).fetchone()
+            if row is None:
+                return None, []
+            maps = conn.execute(
+                "SELECT kind, key, value FROM execution_maps "
+                "WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ? ORDER BY kind, key",
+                key,
+            ).fetchall()
+            return row, maps
+
+        row, map_rows = await self._read(read)
+        if row is None:
+            raise NotFound(f"run {run_id} of workflow {workflow_id!r} does not exist")
+        maps: dict[int, dict[str, bytes]] = {}
+        for kind, k, v in map_rows:
+            maps.setdefault(kind, {})[k] = v
+        return ExecutionRecord(
+            domain_id, workflow_id, run_id, row[0], row[1], row[2], row[3], row[4], row[5], maps
+        )
+
+    async def get_current_execution(
+        self, shard_id: int, domain_id: str, workflow_id: str
+    ) -> CurrentExecutionRecord:
+        row = await self._read(
+            lambda c: c.execute(SELECT_CURRENT, (shard_id, domain_id, workflow_id)).fetchone()
+        )
+        if row is None:
+            raise NotFound(f"workflow {workflow_id!r} has no current run")
+        return current_record(row)
+
+    async def delete_execution(self, shard_id: int, domain_id: str, workflow_id: str, run_id: str) -> None:
+        key = (shard_id, domain_id, workflow_id, run_id)
+        where = "WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ?"
+
+        def job(conn: sqlite3.Connection) -> None:
+            for table in ("executions", "execution_maps", "history_batches", "current_executions"):
+                conn.execute(f"DELETE FROM {table} {where}", key)
+
+        await self._write(job)
