@@ -1,7 +1,8 @@
-"""Workflow writes (create / update a run) as SQL on the writer connection.
+"""Executions on SQLite: runs, their maps, current-run pointers, and the commit path.
 
-These functions run inside the writer thread's transaction, each op inside its own
-SAVEPOINT (see `commit_job`), so raising from any point leaves no trace of the op.
+`commit_job` and the functions below it run inside the writer's group transaction,
+each op inside its own SAVEPOINT, so raising from any point leaves no trace of the op.
+`Executions` is the part of SQLiteStore that serves the execution calls of the contract.
 """
 
 from __future__ import annotations
@@ -317,6 +318,14 @@ class Executions(SQLiteBase):
         key = (shard_id, domain_id, workflow_id, run_id)
 
         def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
+            # Two statements, one snapshot: a commit landing between them must not mix versions.
+            conn.execute("BEGIN")
+            try:
+                return read_run(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        def read_run(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
             row = conn.execute(
                 "SELECT next_event_id, state, close_status, create_request_id, start_time, info FROM executions "
                 "WHERE shard_id = ? AND domain_id = ? AND workflow_id = ? AND run_id = ?",

@@ -20,6 +20,11 @@ first and fails whole with ShardOwnershipLost. Statements run on the event loop 
 of microseconds); COMMIT, the fsync, runs in a helper thread, so the loop never waits
 on the disk and a transaction costs two GIL hand-offs however many jobs it carries.
 
+Code: this module (URLs, connections, lifecycle, schema) assembles SQLiteStore from
+one class per part of the contract: metadata.py (domains, shards), executions.py,
+queues.py (history, transfer and timer tasks), matching.py (task lists) and
+visibility.py; writer.py is the write path, schema.py the versioned DDL.
+
 Read path: bounded reads (point lookups, pages of history, queues, backlog) run inline
 on a read-only connection of the loop: WAL gives it the last committed state while the
 writer works. Visibility queries, which may scan, run on a small reader thread pool.
