@@ -340,6 +340,38 @@ class TestUpdateWorkflow:
         assert (got.next_event_id, got.info) == (5, f"writer {winners[0]}".encode())
         assert await history_of(store, sid, domain, wf, op.snapshot.run_id) == [(1, 2), (3, 4)]
 
+    async def test_a_run_is_read_in_one_snapshot(self, store: Store) -> None:
+        """get_execution never mixes the run row of one commit with the maps of another."""
+        sid, rng = await owned_shard(store)
+        domain, wf = uid(), uid("wf-")
+        op = create_op(domain, wf, info=b"v0", maps={MapKind.ACTIVITY: {"k": b"v0"}})
+        await store.commit(sid, rng, [op])
+        done = False
+
+        async def writer() -> None:
+            nonlocal done
+            cond = 3
+            for n in range(1, 60):
+                value = f"v{n}".encode()
+                upd = update_op(
+                    op, condition=cond, events=1, info=value, map_upserts=[(MapKind.ACTIVITY, "k", value)]
+                )
+                assert await store.commit(sid, rng, [upd]) == [None]
+                cond += 1
+            done = True
+
+        async def reader() -> int:
+            reads = 0
+            while not done:
+                got = await store.get_execution(sid, domain, wf, op.snapshot.run_id)
+                assert got.maps[MapKind.ACTIVITY]["k"] == got.info, "row and maps from different commits"
+                reads += 1
+                await asyncio.sleep(0)
+            return reads
+
+        _, reads = await asyncio.gather(writer(), reader())
+        assert reads > 0
+
 
 class TestGroupCommit:
     async def test_failing_op_leaves_no_trace_and_the_others_commit(self, store: Store) -> None:
