@@ -140,8 +140,15 @@ class TestDomains:
         v3 = await store.get_metadata_version()
         assert v0 < v1 < v2 < v3
 
+    # --- shards ------------------------------------------------------------------------------
 
-# --- shards ------------------------------------------------------------------------------
+    async def test_concurrent_creates_of_one_name_one_wins(self, store: Store) -> None:
+        name = uid("kit-race-")
+        results = await asyncio.gather(
+            *(store.create_domain(_domain(name)) for _ in range(6)), return_exceptions=True
+        )
+        assert sum(isinstance(r, int) for r in results) == 1, results
+        assert all(isinstance(r, AlreadyExists) for r in results if not isinstance(r, int)), results
 
 
 class TestShards:
@@ -151,6 +158,28 @@ class TestShards:
         assert (shard.shard_id, shard.range_id) == (sid, 0)
         again = await store.get_or_create_shard(sid)
         assert (again.shard_id, again.range_id) == (sid, 0)
+
+    async def test_concurrent_get_or_create(self, store: Store) -> None:
+        sid = new_shard_id()
+        shards = await asyncio.gather(*(store.get_or_create_shard(sid) for _ in range(6)))
+        assert {(s.shard_id, s.range_id) for s in shards} == {(sid, 0)}
+
+    async def test_concurrent_takeovers_one_wins(self, store: Store) -> None:
+        """Hosts racing to own a shard from the same range_id: exactly one succeeds."""
+        sid = new_shard_id()
+        base = await store.get_or_create_shard(sid)
+
+        async def take(owner: str) -> str:
+            shard = await store.get_or_create_shard(sid)
+            shard.range_id, shard.owner = base.range_id + 1, owner
+            await store.update_shard(shard, base.range_id)
+            return owner
+
+        results = await asyncio.gather(*(take(f"host-{i}") for i in range(5)), return_exceptions=True)
+        winners = [r for r in results if isinstance(r, str)]
+        assert len(winners) == 1, results
+        assert all(isinstance(r, ShardOwnershipLost) for r in results if not isinstance(r, str)), results
+        assert (await store.get_or_create_shard(sid)).owner == winners[0]
 
     async def test_update_with_range_condition(self, store: Store) -> None:
         sid = new_shard_id()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -60,6 +61,13 @@ class TestTaskLists:
             (name, TaskListType.ACTIVITY, 1),
         ]
         assert await store.list_task_lists(uid()) == []
+
+    async def test_concurrent_leases_get_distinct_ranges(self, store: Store) -> None:
+        domain, name = uid(), uid("tl-")
+        leases = await asyncio.gather(
+            *(store.lease_task_list(domain, name, TaskListType.DECISION, 1) for _ in range(6))
+        )
+        assert sorted(t.range_id for t in leases) == [1, 2, 3, 4, 5, 6]
 
     async def test_update_with_range_condition(self, store: Store) -> None:
         domain, name = uid(), uid("tl-")
