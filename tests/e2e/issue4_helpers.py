@@ -147,7 +147,9 @@ class CancelTimer:
 @registry.workflow(name="I4RetryActivity")
 class RetryActivity:
     @workflow.run
-    async def run(self, fail_attempts: int, fatal: bool, policy_seconds: dict[str, float], attempts: int) -> int:
+    async def run(
+        self, fail_attempts: int, fatal: bool, policy_seconds: dict[str, float], attempts: int
+    ) -> int:
         policy: dict[str, Any] = {
             "initial_interval": timedelta(seconds=policy_seconds["initial"]),
             "backoff_coefficient": policy_seconds.get("coefficient", 1.0),
@@ -217,7 +219,9 @@ class Parent:
 
     @workflow.run
     async def run(self, value: str) -> str:
-        said = await workflow.execute_child_workflow("I4Echo", str, value, execution_start_to_close_timeout=CHILD_TIMEOUT)
+        said = await workflow.execute_child_workflow(
+            "I4Echo", str, value, execution_start_to_close_timeout=CHILD_TIMEOUT
+        )
         return f"child said {said}"
 
 
@@ -228,7 +232,9 @@ class ParentOfFailure:
     @workflow.run
     async def run(self, message: str) -> str:
         try:
-            await workflow.execute_child_workflow("I4Fail", str, message, execution_start_to_close_timeout=CHILD_TIMEOUT)
+            await workflow.execute_child_workflow(
+                "I4Fail", str, message, execution_start_to_close_timeout=CHILD_TIMEOUT
+            )
         except Exception as error:  # the client's child-failure error
             return f"child failed: {type(error).__name__}"
         return "child did not fail"
@@ -391,7 +397,9 @@ def next_run(close: history_pb2.HistoryEvent, execution: WorkflowExecution) -> W
 
 
 async def terminate(client: Client, execution: WorkflowExecution, reason: str = "test over") -> None:
-    request = TerminateWorkflowExecutionRequest(domain=client.domain, workflow_execution=execution, reason=reason)
+    request = TerminateWorkflowExecutionRequest(
+        domain=client.domain, workflow_execution=execution, reason=reason
+    )
     await client.workflow_stub.TerminateWorkflowExecution(request, timeout=30)
 
 
@@ -425,7 +433,9 @@ async def wait_settled(
     return await wait_until(client, execution, settled, f"idle after {signals} signals")
 
 
-async def wait_closed_run(client: Client, execution: WorkflowExecution, within: float = 30) -> history_pb2.HistoryEvent:
+async def wait_closed_run(
+    client: Client, execution: WorkflowExecution, within: float = 30
+) -> history_pb2.HistoryEvent:
     return await wait_close(client, execution, within)
 
 
@@ -449,7 +459,9 @@ def timer_decision(timer_id: str, seconds: int) -> decision_pb2.Decision:
     return decision_pb2.Decision(start_timer_decision_attributes=timer)
 
 
-async def poll_decision(client: Client, task_list: TaskList, seconds: float = 5) -> W.PollForDecisionTaskResponse:
+async def poll_decision(
+    client: Client, task_list: TaskList, seconds: float = 5
+) -> W.PollForDecisionTaskResponse:
     request = W.PollForDecisionTaskRequest(domain=client.domain, task_list=task_list, identity=GO_IDENTITY)
     return await client.worker_stub.PollForDecisionTask(request, timeout=seconds)
 
@@ -480,5 +492,7 @@ async def respond(
     )
     if sticky is not None:
         request.sticky_attributes.worker_task_list.CopyFrom(sticky)
-        request.sticky_attributes.schedule_to_start_timeout.FromTimedelta(timedelta(seconds=schedule_to_start))
+        request.sticky_attributes.schedule_to_start_timeout.FromTimedelta(
+            timedelta(seconds=schedule_to_start)
+        )
     await client.worker_stub.RespondDecisionTaskCompleted(request, timeout=10)

@@ -25,8 +25,8 @@ async def test_timer_fires_after_its_duration(server: Any, domain: str) -> None:
         assert attrs(fired).timer_id == attrs(started).timer_id
         assert attrs(fired).started_event_id == started.event_id
         # Never early, by the server's own clock ...
-        assert ts(fired.event_time) >= ts(started.event_time) + TIMER_SECONDS, (
-            ts(fired.event_time) - ts(started.event_time)
+        assert ts(fired.event_time) >= ts(started.event_time) + TIMER_SECONDS, ts(fired.event_time) - ts(
+            started.event_time
         )
         # ... nor by the test's: the run cannot close before the timer could fire.
         assert wall_done - wall_start >= TIMER_SECONDS
