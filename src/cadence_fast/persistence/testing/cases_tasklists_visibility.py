@@ -31,6 +31,8 @@ from cadence_fast.persistence.testing.factories import (
     visibility,
 )
 from cadence_fast.persistence.visibility_query import (
+    Attr,
+    AttrType,
     Compare,
     IsNull,
     OrderBy,
@@ -208,6 +210,23 @@ class TestVisibility:
         assert sorted(seen) == sorted(r.run_id for r in rows), "every row exactly once, none repeated"
         assert len(seen) == len(set(seen))
         assert await store.count_workflows(domain, VisibilityQuery()) == 8
+
+    async def test_custom_search_attributes_filter_and_order(self, store: Store) -> None:
+        domain = uid()
+        keyword = Attr("CustomKeywordField", AttrType.KEYWORD, custom=True)
+        number = Attr("CustomIntField", AttrType.INT, custom=True)
+        for i in range(6):
+            attrs: dict[str, object] = {"CustomIntField": i * 10}
+            if i % 2 == 0:
+                attrs["CustomKeywordField"] = "even"
+            await store.upsert_visibility(visibility(domain, f"wf-{i}", uid(), search_attributes=attrs))
+        even = VisibilityQuery(where=Compare(keyword, "=", "even"))
+        assert await store.count_workflows(domain, even) == 3
+        big = VisibilityQuery(where=Compare(number, ">=", 30), order_by=(OrderBy(number, descending=True),))
+        rows, _ = await store.list_workflows(domain, big, 10, None)
+        assert [r.workflow_id for r in rows] == ["wf-5", "wf-4", "wf-3"]
+        missing = VisibilityQuery(where=IsNull(keyword))
+        assert await store.count_workflows(domain, missing) == 3
 
     async def test_record_fields_round_trip(self, store: Store) -> None:
         domain = uid()
