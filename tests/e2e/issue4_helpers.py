@@ -36,9 +36,10 @@ ACTIVITY_TIMEOUT = timedelta(seconds=10)
 CHILD_TIMEOUT = timedelta(seconds=60)
 
 #: Every attempt an activity of these tests ran, per workflow id: (attempt, the heartbeat
-#: details it was handed). The worker runs in the test process, so the test reads this
-#: directly: it is what the activity itself saw in activity.info() / heartbeat_details().
-ATTEMPTS: dict[str, list[tuple[int, list[Any]]]] = defaultdict(list)
+#: details it was handed, wall time it began). The worker runs in the test process, so the
+#: test reads this directly: it is what the activity saw in activity.info() /
+#: heartbeat_details().
+ATTEMPTS: dict[str, list[tuple[int, list[Any], float]]] = defaultdict(list)
 
 #: Context carried in headers across continue-as-new (the client's context_propagation
 #: example does the same with its own ContextVar).
@@ -66,7 +67,7 @@ async def flaky(fail_attempts: int, fatal: bool) -> int:
     """Heartbeats its attempt number, then fails while attempt < fail_attempts (with
     FatalError if `fatal`); returns the attempt that succeeded."""
     info = activity.info()
-    ATTEMPTS[info.workflow_id].append((info.attempt, activity.heartbeat_details()))
+    ATTEMPTS[info.workflow_id].append((info.attempt, activity.heartbeat_details(), time.time()))
     activity.heartbeat(f"beat of attempt {info.attempt}")
     if info.attempt < fail_attempts:
         if fatal:

@@ -1,0 +1,135 @@
+"""Issue 4, retry policies, with a real official-client worker.
+
+Activities: the attempt is 0-based in the activity's info, each retry waits its backoff
+(initial x coefficient^attempt), carries the last heartbeat details, and only the final
+outcome is recorded (no intermediate ActivityTaskFailed); a reason listed in
+non_retryable_error_reasons fails at once. Workflows: a failed run with attempts left
+closes ContinuedAsNew (initiator RETRY_POLICY) and the next run starts with attempt + 1
+after its first-decision backoff; a non-retryable reason fails the run for good."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from cadence.api.v1 import workflow_pb2
+from cadence.api.v1.common_pb2 import WorkflowExecution
+from issue4_helpers import ATTEMPTS, attrs, count, first, next_run, running, started_attrs, ts
+from workflows import finish, get_history, kind, kinds, result
+
+
+def beats(attempt: int) -> list[str]:
+    """The heartbeat details the attempt after `attempt` must be handed."""
+    return [f"beat of attempt {attempt}"]
+
+
+async def test_activity_succeeds_on_its_second_attempt(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4RetryActivity", 1, False, {"initial": 1}, 3)
+        assert await result(env.client, execution, int) == 1
+        seen = ATTEMPTS[execution.workflow_id]
+        assert [(a, d) for a, d, _ in seen] == [(0, []), (1, beats(0))]
+        assert seen[1][2] - seen[0][2] >= 1.0, "retried before its initial interval"
+
+        events = await get_history(env.client, execution)
+        # Only the final outcome: one schedule, one start (the last attempt), one completion.
+        assert "activity_task_failed" not in kinds(events)
+        assert count(events, "activity_task_scheduled") == 1
+        assert count(events, "activity_task_started") == 1
+        started = attrs(first(events, "activity_task_started"))
+        assert started.attempt == 1
+        assert started.last_failure.reason == "FlakyError"
+        completed = attrs(first(events, "activity_task_completed"))
+        assert completed.started_event_id == first(events, "activity_task_started").event_id
+        policy = attrs(first(events, "activity_task_scheduled")).retry_policy
+        assert ts(policy.initial_interval) == 1 and policy.maximum_attempts == 3
+
+
+async def test_activity_backoff_grows_by_its_coefficient(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4RetryActivity", 2, False, {"initial": 1, "coefficient": 2}, 5)
+        assert await result(env.client, execution, int) == 2
+        seen = ATTEMPTS[execution.workflow_id]
+        assert [(a, d) for a, d, _ in seen] == [(0, []), (1, beats(0)), (2, beats(1))]
+        # Waits of initial * 2^attempt: at least 1 s, then at least 2 s.
+        assert seen[1][2] - seen[0][2] >= 1.0
+        assert seen[2][2] - seen[1][2] >= 2.0
+        events = await get_history(env.client, execution)
+        assert "activity_task_failed" not in kinds(events)
+        assert attrs(first(events, "activity_task_started")).attempt == 2
+
+
+async def test_activity_retries_exhausted_records_the_last_failure(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4RetryActivity", 10, False, {"initial": 1}, 2)
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_failed", kinds(events)
+        assert [a for a, _, _ in ATTEMPTS[execution.workflow_id]] == [0, 1]
+        assert count(events, "activity_task_failed") == 1
+        failed = attrs(first(events, "activity_task_failed"))
+        assert failed.failure.reason == "FlakyError"
+        assert "attempt 1 fails" in failed.failure.details.decode()
+        assert attrs(first(events, "activity_task_started")).attempt == 1
+
+
+async def test_non_retryable_activity_failure_fails_at_once(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4RetryActivity", 5, True, {"initial": 1}, 5)
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_failed", kinds(events)
+        # One attempt only, though four more were allowed.
+        assert [a for a, _, _ in ATTEMPTS[execution.workflow_id]] == [0]
+        assert attrs(first(events, "activity_task_started")).attempt == 0
+        failed = attrs(first(events, "activity_task_failed"))
+        assert failed.failure.reason == "FatalError"
+        assert "attempt 0 is fatal" in failed.failure.details.decode()
+
+
+async def test_workflow_retried_once_then_failed(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        policy = {"initial_interval": timedelta(seconds=1), "maximum_attempts": 2}
+        execution = await env.start("I4Fail", "boom", retry_policy=policy)
+        close, events = await finish(env.client, execution)
+        assert started_attrs(events).attempt == 0
+        # The failed first run closes ContinuedAsNew with the failure, by the retry policy.
+        assert kind(close) == "workflow_execution_continued_as_new", kinds(events)
+        continued = close.workflow_execution_continued_as_new_event_attributes
+        assert continued.initiator == workflow_pb2.CONTINUE_AS_NEW_INITIATOR_RETRY_POLICY
+        assert continued.failure.reason == "WorkflowBoom"
+        assert ts(continued.backoff_start_interval) >= 1
+
+        second = next_run(close, execution)
+        close, events = await finish(env.client, second)
+        assert kind(close) == "workflow_execution_failed", kinds(events)
+        assert close.workflow_execution_failed_event_attributes.failure.reason == "WorkflowBoom"
+        started = started_attrs(events)
+        assert started.attempt == 1
+        assert started.initiator == workflow_pb2.CONTINUE_AS_NEW_INITIATOR_RETRY_POLICY
+        assert started.continued_execution_run_id == execution.run_id
+        assert started.first_execution_run_id == execution.run_id
+        assert started.continued_failure.reason == "WorkflowBoom"
+        assert started.retry_policy.maximum_attempts == 2
+        # Its first decision waits out the backoff.
+        backoff = ts(started.first_decision_task_backoff)
+        assert backoff >= 1
+        scheduled = first(events, "decision_task_scheduled")
+        assert ts(scheduled.event_time) >= ts(events[0].event_time) + backoff - 0.001
+        # The failure is final: the id's current run is this second one, closed Failed.
+        current = await get_history(env.client, WorkflowExecution(workflow_id=execution.workflow_id))
+        assert current == events
+
+
+async def test_non_retryable_workflow_failure_is_not_retried(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        policy = {
+            "initial_interval": timedelta(seconds=1),
+            "maximum_attempts": 5,
+            "non_retryable_error_reasons": ["WorkflowBoom"],
+        }
+        execution = await env.start("I4Fail", "fatal", retry_policy=policy)
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_failed", kinds(events)
+        assert close.workflow_execution_failed_event_attributes.failure.reason == "WorkflowBoom"
+        # No second run: the id's current run is still this one.
+        current = await get_history(env.client, WorkflowExecution(workflow_id=execution.workflow_id))
+        assert current == events
