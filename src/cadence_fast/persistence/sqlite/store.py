@@ -154,6 +154,8 @@ class SQLiteStore(DomainsAndShards, Executions, HistoryAndQueues, TaskLists, Vis
             conn.execute("PRAGMA busy_timeout = 10000")
             if not read_only:
                 conn.execute("PRAGMA journal_mode = WAL")
+                # A checkpoint leaves the WAL file at most this big (it is reused, not regrown).
+                conn.execute("PRAGMA journal_size_limit = 67108864")
             conn.execute(f"PRAGMA synchronous = {self.options['synchronous'].upper()}")
             conn.execute("PRAGMA cache_size = -32768")  # 32 MB page cache per connection
             conn.execute("PRAGMA temp_store = MEMORY")
