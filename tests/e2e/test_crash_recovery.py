@@ -9,7 +9,9 @@ real workers do when a server restarts under them.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+import uuid
 from typing import Any
 
 from cadence.api.v1 import workflow_pb2
@@ -48,8 +50,9 @@ def count(events: list[Any], k: str) -> int:
 
 
 async def test_sigkill_with_work_pending_then_restart(server_factory: Any) -> None:
-    server = server_factory().start()
-    domain = "crash-recovery"
+    # The module's store is SQLite unless CADENCE_FAST_TEST_STORE names another one.
+    server = server_factory(os.environ.get("CADENCE_FAST_TEST_STORE")).start()
+    domain = f"crash-recovery-{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(register_domain, server.address, domain)
 
     async with running(server.address, domain, channel_arguments=FAST_RECONNECT) as env:
