@@ -136,7 +136,8 @@ class TaskLists(SQLiteBase):
         )
 
     async def count_tasks(self, domain_id: str, name: str, task_type: int, min_task_id: int) -> int:
-        row = await self._read(
+        # Counting walks the whole backlog's index range: off the loop.
+        row = await self._read_slow(
             lambda c: c.execute(
                 "SELECT count(*) FROM tasks WHERE domain_id = ? AND name = ? AND task_type = ? AND task_id > ?",
                 (domain_id, name, task_type, min_task_id),
