@@ -294,3 +294,17 @@ async def test_an_older_schema_is_migrated_only_when_asked(
     await migrated.close()
     with sqlite3.connect(tmp_path / "old.db") as raw:
         assert raw.execute("SELECT count(*) FROM v2_marker").fetchone()[0] == 0
+
+
+def test_one_store_used_from_successive_event_loops(tmp_path: Path) -> None:
+    """A store may be opened in one asyncio.run and used in the next (CLI, test harnesses)."""
+    store = create_store(f"sqlite:///{tmp_path}/loops.db")
+    asyncio.run(store.open(create_schema=True))
+    sid, rng = asyncio.run(owned_shard(store))
+    op = create_op(uid(), uid("wf-"))
+    assert asyncio.run(store.commit(sid, rng, [op])) == [None]
+    got = asyncio.run(
+        store.get_execution(sid, op.snapshot.domain_id, op.snapshot.workflow_id, op.snapshot.run_id)
+    )
+    assert got.run_id == op.snapshot.run_id
+    asyncio.run(store.close())

@@ -95,10 +95,12 @@ class Writer:
         if self._stopped:
             raise StoreError("the SQLite store is closed")
         loop = asyncio.get_running_loop()
-        if self._loop is None:
+        if loop is not self._loop:
+            # Batches live on one loop; a store may move to another loop once idle
+            # (tests that run one asyncio.run after another).
+            if self._busy or self._scheduled or self._pending:
+                raise StoreError("a SQLite store serves one event loop at a time")
             self._loop = loop
-        elif loop is not self._loop:
-            raise StoreError("a SQLite store serves the event loop it first wrote on")
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append(_Job(fn, future))
         self._kick()
@@ -112,10 +114,6 @@ class Writer:
             return fn(self._conn)
         except sqlite3.Error as e:
             raise translate(e) from None
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._busy
 
     async def stop(self) -> None:
         """Finish every queued job, then release the commit thread."""
