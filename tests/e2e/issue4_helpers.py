@@ -280,8 +280,30 @@ class SignalChild:
 class SignalExternal:
     @workflow.run
     async def run(self, target_workflow_id: str, value: str) -> str:
-        await workflow.signal_external_workflow(target_workflow_id, "add", value)
+        try:
+            await workflow.signal_external_workflow(target_workflow_id, "add", value)
+        except Exception as error:  # the client's error for SignalExternalWorkflowExecutionFailed
+            return f"not sent: {type(error).__name__}"
         return "sent"
+
+
+@registry.workflow(name="I4ChildConflict")
+class ChildConflict:
+    """Starts an I4Collector child under an id that is already running."""
+
+    @workflow.run
+    async def run(self, workflow_id: str) -> str:
+        try:
+            await workflow.start_child_workflow(
+                "I4Collector",
+                list[str],
+                1,
+                workflow_id=workflow_id,
+                execution_start_to_close_timeout=CHILD_TIMEOUT,
+            )
+        except Exception as error:  # the client's error for StartChildWorkflowExecutionFailed
+            return f"not started: {type(error).__name__}"
+        return "started"
 
 
 @registry.workflow(name="I4CloseParent")
@@ -290,7 +312,7 @@ class CloseParent:
     are started, and completes: the server applies each child's policy then."""
 
     @workflow.run
-    async def run(self, children: list[list[str]]) -> str:
+    async def run(self, children: list[tuple[str, int]]) -> str:
         for workflow_id, policy in children:
             await workflow.start_child_workflow(
                 "I4Collector",

@@ -1,0 +1,164 @@
+"""Issue 4, child workflows and external signals, with a real official-client worker:
+a child executed (its result returned to the parent), started, signalled by the parent,
+a failing child, a reuse conflict, an unrelated workflow signalled via
+signal_external_workflow (and one that does not exist), and the parent close policies
+TERMINATE / REQUEST_CANCEL / ABANDON applied when the parent closes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cadence.api.v1 import workflow_pb2
+from cadence.api.v1.common_pb2 import WorkflowExecution
+from issue4_helpers import attrs, count, first, running, started_attrs, wait_until
+from workflows import finish, get_history, kind, kinds, result, wait_close
+
+T = workflow_pb2
+
+
+async def test_child_executed_and_its_result_returned(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4Parent", "hi")
+        assert await result(env.client, execution, str) == "child said hi"
+        events = await get_history(env.client, execution)
+        ks = kinds(events)
+        assert ks.index("start_child_workflow_execution_initiated") < ks.index(
+            "child_workflow_execution_started"
+        )
+        assert ks.index("child_workflow_execution_started") < ks.index("child_workflow_execution_completed")
+        initiated = first(events, "start_child_workflow_execution_initiated")
+        started = attrs(first(events, "child_workflow_execution_started"))
+        completed = attrs(first(events, "child_workflow_execution_completed"))
+        assert started.initiated_event_id == completed.initiated_event_id == initiated.event_id
+        assert completed.started_event_id == first(events, "child_workflow_execution_started").event_id
+        assert started.workflow_type.name == completed.workflow_type.name == "I4Echo"
+        assert completed.result.data == b'"hi"'
+        # The child's own history: parent info, inherited task list, its result.
+        child = started.workflow_execution
+        assert child.workflow_id == attrs(initiated).workflow_id
+        close, child_events = await finish(env.client, child)
+        assert kind(close) == "workflow_execution_completed"
+        child_started = started_attrs(child_events)
+        parent = child_started.parent_execution_info
+        assert parent.workflow_execution.workflow_id == execution.workflow_id
+        assert parent.workflow_execution.run_id == execution.run_id
+        assert parent.initiated_id == initiated.event_id
+        assert parent.domain_name == domain
+        assert child_started.task_list.name == env.task_list
+        assert child_started.workflow_type.name == "I4Echo"
+
+
+async def test_failing_child_is_reported_to_the_parent(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4ParentOfFailure", "child trouble")
+        answer = await result(env.client, execution, str)
+        assert answer.startswith("child failed"), answer
+        events = await get_history(env.client, execution)
+        failed = attrs(first(events, "child_workflow_execution_failed"))
+        assert failed.failure.reason == "WorkflowBoom"
+        assert failed.initiated_event_id == first(events, "start_child_workflow_execution_initiated").event_id
+        assert "child_workflow_execution_completed" not in kinds(events)
+
+
+async def test_child_started_then_signalled_by_the_parent(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4SignalChild", ["one", "two"])
+        # The child got both signals, in the order the parent sent them.
+        assert await result(env.client, execution, list[str]) == ["one", "two"]
+        events = await get_history(env.client, execution)
+        ks = kinds(events)
+        child = attrs(first(events, "child_workflow_execution_started")).workflow_execution
+        sends = [e for e in events if kind(e) == "signal_external_workflow_execution_initiated"]
+        assert len(sends) == 2 and ks.index("child_workflow_execution_started") < sends[0].event_id - 1
+        for send in sends:
+            a = attrs(send)
+            assert a.child_workflow_only and a.signal_name == "add"
+            assert a.workflow_execution.workflow_id == child.workflow_id
+        signaled = [attrs(e) for e in events if kind(e) == "external_workflow_execution_signaled"]
+        assert sorted(s.initiated_event_id for s in signaled) == [s.event_id for s in sends]
+        _, child_events = await finish(env.client, child)
+        inputs = [attrs(e).input.data for e in child_events if kind(e) == "workflow_execution_signaled"]
+        assert inputs == [b'"one"', b'"two"']
+
+
+async def test_unrelated_workflow_signalled_via_signal_external(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        target = await env.start("I4Collector", 1)
+        sender = await env.start("I4SignalExternal", target.workflow_id, "from a stranger")
+        assert await result(env.client, sender, str) == "sent"
+        assert await result(env.client, target, list[str]) == ["from a stranger"]
+        events = await get_history(env.client, sender)
+        initiated = first(events, "signal_external_workflow_execution_initiated")
+        assert not attrs(initiated).child_workflow_only
+        signaled = attrs(first(events, "external_workflow_execution_signaled"))
+        assert signaled.initiated_event_id == initiated.event_id
+        assert signaled.workflow_execution.workflow_id == target.workflow_id
+
+
+async def test_signal_external_to_a_missing_workflow_fails_with_its_cause(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        sender = await env.start("I4SignalExternal", "no-such-workflow-id", "lost")
+        answer = await result(env.client, sender, str)
+        assert answer.startswith("not sent"), answer
+        events = await get_history(env.client, sender)
+        failed = attrs(first(events, "signal_external_workflow_execution_failed"))
+        assert (
+            failed.cause
+            == T.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION
+        )
+        assert (
+            failed.initiated_event_id
+            == first(events, "signal_external_workflow_execution_initiated").event_id
+        )
+
+
+async def test_child_id_conflict_fails_the_start(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        busy = await env.start("I4Collector", 1)
+        execution = await env.start("I4ChildConflict", busy.workflow_id)
+        answer = await result(env.client, execution, str)
+        assert answer.startswith("not started"), answer
+        events = await get_history(env.client, execution)
+        failed = attrs(first(events, "start_child_workflow_execution_failed"))
+        assert failed.cause == T.CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_RUNNING
+        assert failed.workflow_id == busy.workflow_id
+        await env.client.signal_workflow(busy.workflow_id, "", "add", "still mine")
+        assert await result(env.client, busy, list[str]) == ["still mine"]
+
+
+async def test_parent_close_policies(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        prefix = env.task_list
+        ids = {p: f"{prefix}-{p}" for p in ("terminate", "cancel", "abandon")}
+        children = [
+            [ids["terminate"], T.PARENT_CLOSE_POLICY_TERMINATE],
+            [ids["cancel"], T.PARENT_CLOSE_POLICY_REQUEST_CANCEL],
+            [ids["abandon"], T.PARENT_CLOSE_POLICY_ABANDON],
+        ]
+        parent = await env.start("I4CloseParent", children)
+        assert await result(env.client, parent, str) == "parent done"
+        events = await get_history(env.client, parent)
+        assert count(events, "child_workflow_execution_started") == 3
+        initiated = [attrs(e) for e in events if kind(e) == "start_child_workflow_execution_initiated"]
+        assert [a.parent_close_policy for a in initiated] == [p for _, p in children]
+
+        def child(policy: str) -> WorkflowExecution:
+            return WorkflowExecution(workflow_id=ids[policy])
+
+        # TERMINATE: the child is terminated once the parent closed.
+        close = await wait_close(env.client, child("terminate"))
+        assert kind(close) == "workflow_execution_terminated"
+        # REQUEST_CANCEL: the child is asked to cancel (the client then cancels it).
+        await wait_until(
+            env.client,
+            child("cancel"),
+            lambda e: "workflow_execution_cancel_requested" in kinds(e),
+            "WorkflowExecutionCancelRequested",
+        )
+        close = await wait_close(env.client, child("cancel"))
+        assert kind(close) == "workflow_execution_canceled", kind(close)
+        # ABANDON: the child runs on by itself and completes normally.
+        abandoned = await get_history(env.client, child("abandon"))
+        assert kinds(abandoned)[-1] not in ("workflow_execution_terminated", "workflow_execution_canceled")
+        await env.client.signal_workflow(ids["abandon"], "", "add", "orphan")
+        assert await result(env.client, child("abandon"), list[str]) == ["orphan"]
