@@ -1,0 +1,86 @@
+"""Issue 4, continue-as-new, with a real official-client worker: a chain of runs where the
+header (set by a context propagator, as the client's context_propagation example does),
+the memo, the task list and the timeouts survive each continuation, and every new run's
+Started event is linked to the run before it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from cadence.api.v1 import workflow_pb2
+from cadence.api.v1.common_pb2 import WorkflowExecution
+from issue4_helpers import TENANT, attrs, first, next_run, running, started_attrs, tenant_propagator, ts
+from workflows import finish, get_history, kind, kinds, result
+
+RUN_SECONDS = 45
+
+
+async def test_continue_as_new_keeps_header_memo_and_timeouts(server: Any, domain: str) -> None:
+    async with running(server.address, domain, propagators=(tenant_propagator,)) as env:
+        token = TENANT.set("acme")
+        try:
+            execution = await env.start(
+                "I4HeaderCountdown", 2, run_seconds=RUN_SECONDS, memo={"owner": "team-a"}
+            )
+        finally:
+            TENANT.reset(token)
+
+        runs = [execution]
+        for n in (2, 1, 0):
+            run = runs[-1]
+            close, events = await finish(env.client, run)
+            started = started_attrs(events)
+            # Every run: the header, memo, task list, type and timeouts of the first.
+            assert started.header.fields["i4-tenant"].data == b"acme", n
+            assert started.memo.fields["owner"].data == b'"team-a"', n
+            assert started.task_list.name == env.task_list
+            assert started.workflow_type.name == "I4HeaderCountdown"
+            assert ts(started.execution_start_to_close_timeout) == RUN_SECONDS
+            assert ts(started.task_start_to_close_timeout) == 5
+            assert env.client.data_converter.from_data(started.input, [int]) == [n]
+            assert started.first_execution_run_id == execution.run_id
+            if run is execution:
+                assert not started.continued_execution_run_id
+            else:
+                # Linked to the run it continues.
+                assert started.continued_execution_run_id == runs[-2].run_id
+                assert started.initiator == workflow_pb2.CONTINUE_AS_NEW_INITIATOR_DECIDER
+            if n == 0:
+                assert kind(close) == "workflow_execution_completed", kinds(events)
+                break
+            assert kind(close) == "workflow_execution_continued_as_new", kinds(events)
+            continued = close.workflow_execution_continued_as_new_event_attributes
+            assert continued.initiator == workflow_pb2.CONTINUE_AS_NEW_INITIATOR_DECIDER
+            assert continued.header.fields["i4-tenant"].data == b"acme"
+            assert continued.workflow_type.name == "I4HeaderCountdown"
+            assert continued.task_list.name == env.task_list
+            assert ts(continued.execution_start_to_close_timeout) == RUN_SECONDS
+            assert (
+                continued.decision_task_completed_event_id
+                == first(events, "decision_task_completed").event_id
+            )
+            assert env.client.data_converter.from_data(continued.input, [int]) == [n - 1]
+            runs.append(next_run(close, run))
+
+        # The last run's workflow code and its activity both saw the tenant.
+        assert await result(env.client, runs[-1], str) == "acme/acme"
+        assert len({r.run_id for r in runs}) == 3
+        # The id's current run is the last one.
+        current = await get_history(env.client, WorkflowExecution(workflow_id=execution.workflow_id))
+        assert current == await get_history(env.client, runs[-1])
+        activity_header = attrs(first(current, "activity_task_scheduled")).header
+        assert activity_header.fields["i4-tenant"].data == b"acme"
+
+
+async def test_continue_as_new_without_a_propagator_has_no_header(server: Any, domain: str) -> None:
+    """The header is the run's, not invented: a chain started without one carries none."""
+    async with running(server.address, domain) as env:
+        execution = await env.start(
+            "I4HeaderCountdown", 1, execution_start_to_close_timeout=timedelta(seconds=30)
+        )
+        close, events = await finish(env.client, execution)
+        assert "i4-tenant" not in started_attrs(events).header.fields
+        second = next_run(close, execution)
+        assert await result(env.client, second, str) == "no tenant/no tenant"
+        assert "i4-tenant" not in started_attrs(await get_history(env.client, second)).header.fields
