@@ -8,6 +8,7 @@ and hand out its address; the official client (`cadence-python-client`) talks to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import re
@@ -116,14 +117,46 @@ def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess]]:
         s.kill()
 
 
+#: Stores a module marked `all_stores` runs on (issue 5: the execution e2e tests run on every
+#: SQL store). -m postgres / -m mysql select the server-database variants.
+STORE_KINDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if (
+        "server" in metafunc.fixturenames
+        and metafunc.definition.get_closest_marker("all_stores") is not None
+        and not os.environ.get("CADENCE_FAST_TEST_STORE")
+    ):
+        metafunc.parametrize("server_kind", STORE_KINDS, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server per test module on its own SQLite file (or CADENCE_FAST_TEST_STORE)."""
+def server_kind(request: pytest.FixtureRequest) -> str:
+    """The kind of store of the module's server: sqlite unless the module is parametrized."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, server_kind: str) -> Iterator[ServerProcess]:
+    """One server per test module: on its own SQLite file, on a fresh PostgreSQL / MariaDB
+    database for modules marked `all_stores`, or on CADENCE_FAST_TEST_STORE if set."""
     tmp = tmp_path_factory.mktemp("server")
-    store = os.environ.get("CADENCE_FAST_TEST_STORE") or sqlite_url(tmp / "cadence.db")
-    proc = ServerProcess(store, log=tmp / "server.log").start()
-    yield proc
-    proc.kill()
+    with contextlib.ExitStack() as stack:
+        store = os.environ.get("CADENCE_FAST_TEST_STORE")
+        if not store and server_kind == "sqlite":
+            store = sqlite_url(tmp / "cadence.db")
+        elif not store:
+            from tests.plugins.databases import server_store
+
+            store = stack.enter_context(server_store(server_kind))
+        proc = ServerProcess(store, log=tmp / "server.log").start()
+        yield proc
+        proc.kill()
 
 
 def unique(prefix: str) -> str:

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from cadence.api.v1 import workflow_pb2
 from workflows import finish, get_history, kind, kinds, result, running, wait_for_event
+
+# Issue 5: these run on every store (SQLite, PostgreSQL, MariaDB).
+pytestmark = pytest.mark.all_stores
 
 STARTED = "activity_task_started"
 COMPLETED = "activity_task_completed"

@@ -39,6 +39,9 @@ from workflows import (
     wait_for_event,
 )
 
+# Issue 5: these run on every store (SQLite, PostgreSQL, MariaDB).
+pytestmark = pytest.mark.all_stores
+
 P = workflow_pb2
 
 
