@@ -121,6 +121,7 @@ def test_url_hosts_ports_auth_and_options() -> None:
     assert plain.replication() == "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     assert (plain.timeout, plain.connect_timeout) == (10.0, 5.0)
     assert parse_url("cassandra://h/ks?timeout=2.5").timeout == 2.5
+    assert parse_url("cassandra://h/Cadence_Prod").keyspace == "cadence_prod", "CQL folds unquoted names"
 
 
 @pytest.mark.parametrize(
@@ -129,6 +130,7 @@ def test_url_hosts_ports_auth_and_options() -> None:
         ("cassandra://host1,host2", "keyspace"),
         ("cassandra:///ks", "no host"),
         ("cassandra://h/bad-name", "keyspace 'bad-name'"),
+        ("cassandra://h/1ks", "keyspace '1ks' must be a letter then"),
         ("cassandra://h:99999/ks", "port"),
         ("cassandra://h:abc/ks", "port"),
         ("cassandra://h,,g/ks", "empty host"),

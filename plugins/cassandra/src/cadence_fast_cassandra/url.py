@@ -25,8 +25,9 @@ from cadence_fast.persistence.errors import StoreError
 
 DEFAULT_PORT = 9042
 OPTIONS = ("replication_factor", "datacenter", "timeout", "connect_timeout")
-#: Cassandra keyspace names: letters, digits, underscores, at most 48, starting with a letter or digit.
-_KEYSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,47}$")
+#: Keyspace names as unquoted CQL identifiers: a letter, then letters, digits, underscores; at
+#: most 48. CQL folds them to lower case, so the URL's name is taken in lower case too.
+_KEYSPACE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _DATACENTER = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
 
@@ -105,11 +106,13 @@ def parse_url(url: str) -> CassandraURL:
     if not netloc:
         raise _bad(url, "no host (cassandra://host1,host2/keyspace)")
     hosts = tuple(_host(url, h) for h in netloc.split(","))
-    keyspace = unquote(parts.path.lstrip("/"))
+    keyspace = unquote(parts.path.lstrip("/")).lower()
     if not keyspace:
         raise _bad(url, "no keyspace (cassandra://host1,host2/KEYSPACE)")
     if not _KEYSPACE.match(keyspace):
-        raise _bad(url, f"keyspace {keyspace!r} must be 1-48 letters, digits or underscores")
+        raise _bad(
+            url, f"keyspace {keyspace!r} must be a letter then up to 47 letters, digits or underscores"
+        )
     values: dict[str, str] = {}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name not in OPTIONS:
