@@ -140,6 +140,12 @@ class Dialect:
             return f"{head} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {counter} = {table}.{counter} + 1"
         return f"{head} ON DUPLICATE KEY UPDATE {counter} = {counter} + 1"
 
+    @property
+    def share_lock(self) -> str:
+        """Row lock that waits for in-flight writers and keeps new ones out until the reader's
+        transaction ends (MariaDB has no FOR SHARE; MySQL 8 accepts both spellings)."""
+        return "FOR SHARE" if self.name == "postgres" else "LOCK IN SHARE MODE"
+
 
 POSTGRES = Dialect("postgres")
 MYSQL = Dialect("mysql")
@@ -614,12 +620,17 @@ def run_op(
     return (yield from update_workflow(dialect, shard_id, op, fence_range_id))
 
 
-def get_execution(shard_id: int, domain_id: str, workflow_id: str, run_id: str) -> Program[ExecutionRecord]:
+def get_execution(
+    dialect: Dialect, shard_id: int, domain_id: str, workflow_id: str, run_id: str
+) -> Program[ExecutionRecord]:
     key = (shard_id, domain_id, workflow_id, run_id)
     # The run row and its map rows in one batch: the mutable state of a cache miss in one round trip.
+    # At READ COMMITTED each statement sees its own snapshot, so the run row is share-locked
+    # (inside the caller's transaction): every writer of this run locks that row FOR UPDATE,
+    # so none can commit between the two reads and the maps match the row.
     rows, map_rows = yield FetchAll(
         [
-            Fetch(f"SELECT {EXEC_COLS} FROM executions WHERE {EXEC_KEY}", key),
+            Fetch(f"SELECT {EXEC_COLS} FROM executions WHERE {EXEC_KEY} {dialect.share_lock}", key),
             Fetch(f"SELECT kind, map_key, value FROM execution_maps WHERE {EXEC_KEY}", key),
         ]
     )
@@ -1029,7 +1040,8 @@ class ProgramStore(Store):
 
     # executions
     async def get_execution(self, shard_id: int, domain_id: str, workflow_id: str, run_id: str) -> ExecutionRecord:
-        return await self._read(lambda: get_execution(shard_id, domain_id, workflow_id, run_id))
+        # A transaction, not a plain read: the share lock of get_execution holds until it ends.
+        return await self._write(lambda: get_execution(self.dialect, shard_id, domain_id, workflow_id, run_id))
 
     async def get_current_execution(self, shard_id: int, domain_id: str, workflow_id: str) -> CurrentExecutionRecord:
         return await self._read(lambda: get_current_execution(shard_id, domain_id, workflow_id))
