@@ -1,0 +1,129 @@
+"""Issue 4, ResetWorkflowExecution end to end with a real official-client worker: a reset
+to a DecisionTaskCompleted event id forks a new run whose history is the base run's up to
+that point plus DecisionTaskFailed(RESET_WORKFLOW); an open base run is terminated; the
+worker replays the new run to the state the base run had at that point (no activity run
+again) and carries it on to completion, with or without the later signals re-applied."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cadence.api.v1 import workflow_pb2
+from cadence.api.v1.common_pb2 import WorkflowExecution
+from cadence.api.v1.service_workflow_pb2 import ResetWorkflowExecutionRequest
+from issue4_helpers import attrs, count, run_of, running, started_attrs, wait_settled, wait_until
+from workflows import Env, finish, get_history, kind, kinds, result
+
+RESET_WORKFLOW = workflow_pb2.DECISION_TASK_FAILED_CAUSE_RESET_WORKFLOW
+
+
+async def reset(
+    env: Env, execution: WorkflowExecution, event_id: int, skip_signals: bool
+) -> WorkflowExecution:
+    request = ResetWorkflowExecutionRequest(
+        domain=env.client.domain,
+        workflow_execution=execution,
+        reason="e2e reset",
+        decision_finish_event_id=event_id,
+        request_id=str(uuid.uuid4()),
+        skip_signal_reapply=skip_signals,
+    )
+    response = await env.client.workflow_stub.ResetWorkflowExecution(request, timeout=30)
+    assert response.run_id and response.run_id != execution.run_id
+    return run_of(execution, response.run_id)
+
+
+async def state(env: Env, execution: WorkflowExecution) -> list[int]:
+    answer: list[int] = await env.client.query_workflow(
+        execution.workflow_id, execution.run_id, "state", result_type=list[int]
+    )
+    return answer
+
+
+async def steps_waiting_for_go(env: Env) -> tuple[WorkflowExecution, int]:
+    """An I4Steps run whose first activity is done and that waits for "go"; and the id of
+    the DecisionTaskCompleted that left it there (the reset point)."""
+    execution = await env.start("I4Steps")
+    events = await wait_settled(env.client, execution, completed=2)
+    assert count(events, "activity_task_completed") == 1, kinds(events)
+    assert await state(env, execution) == [1]
+    return execution, events[-1].event_id
+
+
+def assert_forked(base: list[Any], new: list[Any], point: int, base_run: str, new_run: str) -> list[Any]:
+    """The new run's history = the base run's events before `point`, then the reset's
+    DecisionTaskFailed; returns what follows it."""
+    assert [(e.event_id, kind(e)) for e in new[: point - 1]] == [
+        (e.event_id, kind(e)) for e in base[: point - 1]
+    ]
+    assert (
+        new[0].workflow_execution_started_event_attributes.input
+        == base[0].workflow_execution_started_event_attributes.input
+    )
+    failed = new[point - 1]
+    assert kind(failed) == "decision_task_failed", kinds(new)
+    a = attrs(failed)
+    assert a.cause == RESET_WORKFLOW
+    assert a.base_run_id == base_run and a.new_run_id == new_run
+    assert a.scheduled_event_id == new[point - 3].event_id and a.started_event_id == new[point - 2].event_id
+    return new[point:]
+
+
+async def test_reset_replays_to_the_same_state_and_continues(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution, point = await steps_waiting_for_go(env)
+        await env.client.signal_workflow(execution.workflow_id, "", "go")
+        await wait_settled(env.client, execution, signals=1, completed=3)
+        assert await state(env, execution) == [1, 11]
+
+        new_run = await reset(env, execution, point, skip_signals=True)
+        # The open base run is terminated.
+        close, base = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_terminated", kinds(base)
+
+        # The worker replays the copied events and, with "go" not re-applied, is back at
+        # the reset point: waiting, with the first result only; no activity runs again.
+        new = await wait_until(
+            env.client,
+            new_run,
+            lambda e: len(e) > point and kinds(e)[-1] == "decision_task_completed",
+            "the new run's first decision",
+        )
+        after = assert_forked(base, new, point, execution.run_id, new_run.run_id)
+        assert "workflow_execution_signaled" not in kinds(after)
+        assert count(new, "activity_task_scheduled") == 1
+        assert await state(env, new_run) == [1]
+        assert started_attrs(new).first_execution_run_id == execution.run_id
+
+        # And it carries on to completion like the base run would have.
+        await env.client.signal_workflow(execution.workflow_id, "", "go")
+        await env.client.signal_workflow(execution.workflow_id, "", "finish")
+        assert await result(env.client, new_run, list[int]) == [1, 11]
+        _, new = await finish(env.client, new_run)
+        assert count(new, "activity_task_completed") == 2
+        # The id's current run is the new one.
+        assert await get_history(env.client, WorkflowExecution(workflow_id=execution.workflow_id)) == new
+
+
+async def test_reset_of_a_completed_run_reapplies_its_signals(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution, point = await steps_waiting_for_go(env)
+        await env.client.signal_workflow(execution.workflow_id, "", "go")
+        await env.client.signal_workflow(execution.workflow_id, "", "finish")
+        assert await result(env.client, execution, list[int]) == [1, 11]
+        _, base = await finish(env.client, execution)
+
+        new_run = await reset(env, execution, point, skip_signals=False)
+        # A closed base run stays as it closed.
+        close, again = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_completed" and again == base
+
+        # The signals received after the point are re-applied after the reset's
+        # DecisionTaskFailed, so the replayed run redoes the second step and completes.
+        assert await result(env.client, new_run, list[int]) == [1, 11]
+        _, new = await finish(env.client, new_run)
+        after = assert_forked(base, new, point, execution.run_id, new_run.run_id)
+        signals = [attrs(e).signal_name for e in after if kind(e) == "workflow_execution_signaled"]
+        assert signals == ["go", "finish"]
+        assert count(new, "activity_task_completed") == 2
