@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from cadence_fast_cassandra import cql, history, schema
+from cadence_fast_cassandra import cql, history, schema, visibility_scan
 from cadence_fast_cassandra.store import CassandraStore, schema_message
 from cadence_fast_cassandra.url import parse_url
 from cadence_fast_cassandra.visibility import (
@@ -37,6 +37,7 @@ from cadence_fast.persistence.records import (
     CloseStatus,
     CreateMode,
     MapKind,
+    VisibilityRecord,
     WorkflowState,
 )
 from cadence_fast.persistence.registry import create_store
@@ -550,3 +551,118 @@ def test_page_token_of_another_query_is_refused() -> None:
     with pytest.raises(BadRequestError):
         by_close.decode_token(b"garbage")
     assert by_close.decode_token(token) == (5, "r")
+
+
+# --- visibility beyond the indexed shapes: the scan evaluator, with SQLite as the oracle ---------
+
+ORACLE_QUERIES = [
+    "",
+    "CustomKeywordField = 'even'",
+    "CustomKeywordField != 'even'",
+    "CustomKeywordField IN ('even', 'odd') ORDER BY CustomIntField ASC",
+    "CustomKeywordField NOT IN ('even')",
+    "CustomIntField >= 30 ORDER BY CustomIntField DESC",
+    "CustomIntField BETWEEN 10 AND 40 OR WorkflowType = 'B'",
+    "CustomIntField < 25 ORDER BY CustomIntField DESC",
+    "CustomDoubleField > 1.5 ORDER BY CustomDoubleField ASC",
+    "CustomBoolField = true",
+    "CustomKeywordField = missing",
+    "CustomKeywordField != missing ORDER BY CustomKeywordField ASC",
+    "CadenceChangeVersion = 'v2'",
+    "CadenceChangeVersion != 'v2' ORDER BY StartTime ASC",
+    "HistoryLength > 3 ORDER BY HistoryLength DESC",
+    "CloseTime = missing AND CustomIntField != 20",
+    "ORDER BY CustomKeywordField DESC",
+    "CustomStringField = 's-3' OR CustomBoolField = false",
+    "WorkflowID IN ('wf-1', 'wf-4') ORDER BY WorkflowID ASC",
+]
+
+
+def _oracle_records(domain: str) -> list[VisibilityRecord]:
+    base = 1_700_000_000_000_000_000
+    records = []
+    for i in range(9):
+        attrs: dict[str, object] = {"CustomIntField": i * 10, "CustomDoubleField": i / 2}
+        if i % 2 == 0:
+            attrs["CustomKeywordField"] = "even"
+        elif i % 3 == 0:
+            attrs["CustomKeywordField"] = "odd"
+        if i % 4 == 1:
+            attrs["CadenceChangeVersion"] = ["v1", "v2"] if i == 1 else ["v3"]
+        if i % 3 == 2:
+            attrs["CustomBoolField"] = i != 5
+            attrs["CustomStringField"] = f"s-{9 - i}"
+        closed = {"close_time": base + 100 + i, "close_status": 1} if i % 3 == 0 else {}
+        records.append(
+            visibility(
+                domain,
+                f"wf-{i}",
+                f"run-{i % 4}-{i}",
+                start_time=base + (i % 5),  # ties on start time: run id decides
+                workflow_type="B" if i % 4 == 0 else "A",
+                history_length=i,
+                search_attributes=attrs,
+                **closed,
+            )
+        )
+    return records
+
+
+@pytest.mark.parametrize("text", ORACLE_QUERIES)
+async def test_scan_evaluator_agrees_with_the_sqlite_store(text: str) -> None:
+    """Same rows, same query: the same runs in the same order, page by page."""
+    query = parse_query(text, SearchAttributeRegistry())
+    oracle = create_store("sqlite://:memory:")
+    await oracle.open(create_schema=True)
+    try:
+        domain = "oracle-domain"
+        records = _oracle_records(domain)
+        for r in records:
+            await oracle.upsert_visibility(r)
+        expected, _ = await oracle.list_workflows(domain, query, 0, None)
+        got, token = visibility_scan.run_query(query, records, 0, None)
+        assert token is None
+        assert [r.run_id for r in got] == [r.run_id for r in expected], text
+        assert sum(visibility_scan.matches(query.where, r) for r in records) == await oracle.count_workflows(
+            domain, query
+        )
+        paged: list[str] = []
+        token = None
+        while True:
+            page, token = visibility_scan.run_query(query, records, 2, token)
+            assert len(page) <= 2
+            paged.extend(r.run_id for r in page)
+            if token is None:
+                break
+        assert paged == [r.run_id for r in expected], f"paging {text}"
+    finally:
+        await oracle.close()
+
+
+def test_scan_value_of_another_type_reads_as_missing() -> None:
+    """As the PostgreSQL compiler: a value stored under another type matches nothing but != and sorts last."""
+    registry = SearchAttributeRegistry()
+    odd = visibility("d", "odd", "r1", search_attributes={"CustomIntField": "not a number"})
+    fine = visibility("d", "fine", "r2", search_attributes={"CustomIntField": 40})
+    big = parse_query("CustomIntField >= 30", registry)
+    assert [visibility_scan.matches(big.where, r) for r in (odd, fine)] == [False, True]
+    other = parse_query("CustomIntField != 30", registry)
+    assert [visibility_scan.matches(other.where, r) for r in (odd, fine)] == [True, True]
+    ordered, _ = visibility_scan.run_query(
+        parse_query("ORDER BY CustomIntField ASC", registry), [odd, fine], 0, None
+    )
+    assert [r.workflow_id for r in ordered] == ["fine", "odd"]
+
+
+def test_scan_token_of_another_query_is_refused() -> None:
+    with pytest.raises(BadRequestError):
+        visibility_scan.run_query(VisibilityQuery(), [], 2, b"cfs1:bm90IGpzb24=")
+    with pytest.raises(BadRequestError):
+        visibility_scan.run_query(VisibilityQuery(), [], 2, b"garbage")
+
+
+def test_scan_limit_option() -> None:
+    assert parse_url("cassandra://h/ks").visibility_scan_limit == 10_000
+    assert parse_url("cassandra://h/ks?visibility_scan_limit=0").visibility_scan_limit == 0
+    with pytest.raises(StoreError, match="visibility_scan_limit"):
+        parse_url("cassandra://h/ks?visibility_scan_limit=-5")

@@ -11,6 +11,9 @@ Options:
   SimpleStrategy and the data center of the first contact point.
 - ``timeout`` (seconds, default 10): the per-request timeout.
 - ``connect_timeout`` (seconds, default 5).
+- ``visibility_scan_limit`` (default 10000): visibility queries outside the indexed shapes
+  (custom search attributes, OR, IN, ...) are evaluated over a scan of the domain's runs
+  when it has at most this many; 0 refuses them all (see `visibility_scan.py`).
 
 The port defaults to 9042 (the native protocol).
 """
@@ -24,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from cadence_fast.persistence.errors import StoreError
 
 DEFAULT_PORT = 9042
-OPTIONS = ("replication_factor", "datacenter", "timeout", "connect_timeout")
+OPTIONS = ("replication_factor", "datacenter", "timeout", "connect_timeout", "visibility_scan_limit")
 #: Keyspace names as unquoted CQL identifiers: a letter, then letters, digits, underscores; at
 #: most 48. CQL folds them to lower case, so the URL's name is taken in lower case too.
 _KEYSPACE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -41,6 +44,7 @@ class CassandraURL:
     datacenter: str | None = None
     timeout: float = 10.0
     connect_timeout: float = 5.0
+    visibility_scan_limit: int = 10_000
 
     def replication(self) -> str:
         """The CQL replication map for CREATE KEYSPACE."""
@@ -133,6 +137,9 @@ def parse_url(url: str) -> CassandraURL:
             raise _bad(url, f"{name}={text!r} must be a number of seconds") from None
         if not timeouts[name] > 0:
             raise _bad(url, f"{name}={text!r} must be positive")
+    scan_text = values.get("visibility_scan_limit", "10000")
+    if not scan_text.isdigit():
+        raise _bad(url, f"visibility_scan_limit={scan_text!r} must be a non-negative integer")
     return CassandraURL(
         hosts=hosts,
         keyspace=keyspace,
@@ -142,4 +149,5 @@ def parse_url(url: str) -> CassandraURL:
         datacenter=datacenter,
         timeout=timeouts["timeout"],
         connect_timeout=timeouts["connect_timeout"],
+        visibility_scan_limit=int(scan_text),
     )

@@ -15,9 +15,12 @@ A query is served when it is an AND of:
 - ranges (``>``, ``>=``, ``<``, ``<=``, ``=``, BETWEEN) on the ordering time: StartTime
   when ordered by start time (the default), CloseTime when ordered by close time;
 and ordered by StartTime or CloseTime (either direction; ties by run id in the same
-direction). Anything else — custom search attributes, OR, IN, != , other attributes,
-close-time order over open runs — is refused with `UnsupportedVisibilityQuery`, a
-BadRequestError (INVALID_ARGUMENT) that says what Cassandra cannot do.
+direction). For anything else — custom search attributes, OR, IN, != , other
+attributes, close-time order over open runs — `plan_query` raises
+`UnsupportedVisibilityQuery` (a BadRequestError: INVALID_ARGUMENT) saying what the
+tables cannot serve; the store then evaluates the query over a bounded scan of the
+domain's runs instead (`visibility_scan.py`) and passes that refusal on only when the
+domain is larger than the scan limit.
 """
 
 from __future__ import annotations

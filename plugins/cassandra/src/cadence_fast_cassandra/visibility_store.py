@@ -17,9 +17,10 @@ from typing import Any
 
 from cadence_fast.persistence.records import VisibilityRecord
 from cadence_fast.persistence.visibility_query import VisibilityQuery
+from cadence_fast_cassandra import visibility_scan
 from cadence_fast_cassandra.base import NO_LIMIT, ConnectedStore, count_of
 from cadence_fast_cassandra.driver import Row
-from cadence_fast_cassandra.visibility import plan_query
+from cadence_fast_cassandra.visibility import UnsupportedVisibilityQuery, plan_query
 
 _VIS_COLS = (
     "domain_id, run_id, workflow_id, workflow_type, start_time, execution_time, task_list, close_time, "
@@ -131,10 +132,31 @@ class VisibilityStore(ConnectedStore):
         await asyncio.gather(*deletes)
         await c.execute("DELETE FROM visibility_runs WHERE domain_id = ? AND run_id = ?", (domain_id, run_id))
 
+    async def _scan(self, domain_id: str, refusal: UnsupportedVisibilityQuery) -> list[VisibilityRecord]:
+        """Every run of the domain, for a query the tables cannot serve (bounded: `visibility_scan`)."""
+        limit = self._cfg().visibility_scan_limit
+        if limit <= 0:
+            raise refusal
+        rows = await self._c().execute(
+            f"SELECT {_VIS_COLS} FROM visibility_by_start WHERE domain_id = ? AND domain_partition = 0 LIMIT ?",
+            (domain_id, limit + 1),
+        )
+        if len(rows) > limit:
+            raise UnsupportedVisibilityQuery(
+                f"{refusal}; other queries are evaluated over a scan of the domain's runs, and this domain has "
+                f"more than {limit} (the store URL's visibility_scan_limit)"
+            )
+        return [_visibility(r) for r in rows]
+
     async def list_workflows(
         self, domain_id: str, query: VisibilityQuery, page_size: int, next_page_token: bytes | None
     ) -> tuple[list[VisibilityRecord], bytes | None]:
-        plan = plan_query(query)
+        try:
+            plan = plan_query(query)
+        except UnsupportedVisibilityQuery as refusal:
+            return visibility_scan.run_query(
+                query, await self._scan(domain_id, refusal), page_size, next_page_token
+            )
         where, params = plan.where(plan.decode_token(next_page_token))
         limit = page_size + 1 if page_size > 0 else NO_LIMIT
         rows = await self._c().execute(
@@ -149,7 +171,11 @@ class VisibilityStore(ConnectedStore):
         return records, None
 
     async def count_workflows(self, domain_id: str, query: VisibilityQuery) -> int:
-        plan = plan_query(query)
+        try:
+            plan = plan_query(query)
+        except UnsupportedVisibilityQuery as refusal:
+            records = await self._scan(domain_id, refusal)
+            return sum(1 for r in records if visibility_scan.matches(query.where, r))
         where, params = plan.where(None)
         return count_of(
             await self._c().execute(
