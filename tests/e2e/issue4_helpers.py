@@ -356,6 +356,104 @@ class Steps:
         return self.state
 
 
+@registry.workflow(name="I4Timers")
+class Timers:
+    """Sleeps on several timers at once; returns their durations in firing order."""
+
+    @workflow.run
+    async def run(self, durations: list[float]) -> list[float]:
+        fired: list[float] = []
+
+        async def one(seconds: float) -> None:
+            await workflow.sleep(timedelta(seconds=seconds))
+            fired.append(seconds)
+
+        await asyncio.gather(*(one(d) for d in durations))
+        return fired
+
+
+@registry.activity(name="i4_slow_first")
+async def slow_first(seconds: float) -> int:
+    """Attempt 0 outlives its start-to-close timeout; later attempts return at once."""
+    info = activity.info()
+    ATTEMPTS[info.workflow_id].append((info.attempt, [], time.time()))
+    if info.attempt == 0:
+        await asyncio.sleep(seconds)
+    return info.attempt
+
+
+@registry.workflow(name="I4TimeoutRetry")
+class TimeoutRetry:
+    @workflow.run
+    async def run(self) -> int:
+        return await act(
+            "i4_slow_first",
+            int,
+            3.0,
+            start_to_close_timeout=timedelta(seconds=1),
+            retry_policy=retry_policy(1, 3),
+        )
+
+
+@registry.workflow(name="I4ContinueAs")
+class ContinueAs:
+    """Continues as a new run of another type, with a new execution timeout."""
+
+    @workflow.run
+    async def run(self, target_type: str, value: str, timeout_seconds: int) -> str:
+        workflow.continue_as_new(
+            value,
+            workflow_type=target_type,
+            execution_start_to_close_timeout=timedelta(seconds=timeout_seconds),
+        )
+
+
+@registry.workflow(name="I4ChildObserver")
+class ChildObserver:
+    """Executes an I4Collector child (the given id and execution timeout) and reports how
+    it ended: its result, or the name of the client's error for it."""
+
+    @workflow.run
+    async def run(self, workflow_id: str, timeout_seconds: int) -> str:
+        try:
+            items = await workflow.execute_child_workflow(
+                "I4Collector",
+                list[str],
+                1,
+                workflow_id=workflow_id,
+                execution_start_to_close_timeout=timedelta(seconds=timeout_seconds),
+            )
+        except Exception as error:
+            return type(error).__name__
+        return f"collected {items}"
+
+
+@registry.workflow(name="I4CancelChild")
+class CancelChild:
+    """Starts an I4Collector child; on signal "cancel" asks it to cancel (the client's
+    RequestCancelExternalWorkflowExecution, child_workflow_only) and reports the outcome."""
+
+    def __init__(self) -> None:
+        self.cancel = False
+
+    @workflow.signal(name="cancel")
+    def on_cancel(self) -> None:
+        self.cancel = True
+
+    @workflow.run
+    async def run(self) -> str:
+        child = await workflow.start_child_workflow(
+            "I4Collector", list[str], 1, execution_start_to_close_timeout=CHILD_TIMEOUT
+        )
+        await workflow.wait_condition(lambda: self.cancel)
+        child.cancel()
+        try:
+            await child
+        except Exception as error:
+            return type(error).__name__
+        return "child not cancelled"
+
+
 # --- running things ------------------------------------------------------------------
 
 #: Reconnect to a restarted server within a second instead of gRPC's default backoff.
