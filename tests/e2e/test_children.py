@@ -1,6 +1,7 @@
 """Issue 4, child workflows and external signals, with a real official-client worker:
 a child executed (its result returned to the parent), started, signalled by the parent,
-a failing child, a reuse conflict, an unrelated workflow signalled via
+a child that fails, times out, is terminated or is cancelled by the parent (each reported
+to the parent by its Child* event), a reuse conflict, an unrelated workflow signalled via
 signal_external_workflow (and one that does not exist), and the parent close policies
 TERMINATE / REQUEST_CANCEL / ABANDON applied when the parent closes."""
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
-from issue4_helpers import attrs, count, first, running, started_attrs, wait_until
+from issue4_helpers import attrs, count, first, running, started_attrs, terminate, wait_until
 from workflows import finish, get_history, kind, kinds, result, wait_close
 
 T = workflow_pb2
@@ -162,3 +163,69 @@ async def test_parent_close_policies(server: Any, domain: str) -> None:
         assert kinds(abandoned)[-1] not in ("workflow_execution_terminated", "workflow_execution_canceled")
         await env.client.signal_workflow(ids["abandon"], "", "add", "orphan")
         assert await result(env.client, child("abandon"), list[str]) == ["orphan"]
+
+
+async def test_child_timed_out_is_reported_to_the_parent(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        child_id = f"{env.task_list}-slow-child"
+        parent = await env.start("I4ChildObserver", child_id, 1)
+        assert await result(env.client, parent, str) == "ChildWorkflowExecutionTimedOut"
+        events = await get_history(env.client, parent)
+        timed_out = attrs(first(events, "child_workflow_execution_timed_out"))
+        assert timed_out.timeout_type == T.TIMEOUT_TYPE_START_TO_CLOSE
+        assert (
+            timed_out.initiated_event_id == first(events, "start_child_workflow_execution_initiated").event_id
+        )
+        close = await wait_close(env.client, WorkflowExecution(workflow_id=child_id))
+        assert kind(close) == "workflow_execution_timed_out"
+
+
+async def test_child_terminated_is_reported_to_the_parent(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        child_id = f"{env.task_list}-doomed-child"
+        parent = await env.start("I4ChildObserver", child_id, 60)
+        await wait_until(
+            env.client,
+            parent,
+            lambda e: "child_workflow_execution_started" in kinds(e),
+            "ChildWorkflowExecutionStarted",
+        )
+        await terminate(env.client, WorkflowExecution(workflow_id=child_id), reason="from outside")
+        assert await result(env.client, parent, str) == "ChildWorkflowExecutionTerminated"
+        events = await get_history(env.client, parent)
+        terminated = attrs(first(events, "child_workflow_execution_terminated"))
+        assert terminated.workflow_execution.workflow_id == child_id
+        assert terminated.started_event_id == first(events, "child_workflow_execution_started").event_id
+
+
+async def test_child_cancelled_by_the_parent(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        parent = await env.start("I4CancelChild")
+        await wait_until(
+            env.client,
+            parent,
+            lambda e: "child_workflow_execution_started" in kinds(e),
+            "ChildWorkflowExecutionStarted",
+        )
+        await env.client.signal_workflow(parent.workflow_id, "", "cancel")
+        assert await result(env.client, parent, str) == "ChildWorkflowExecutionCanceled"
+        events = await get_history(env.client, parent)
+        ks = kinds(events)
+        child = attrs(first(events, "child_workflow_execution_started")).workflow_execution
+        # RequestCancelExternalWorkflowExecution, child_workflow_only, then the child's
+        # cancel request recorded, then the child closing Canceled.
+        initiated = first(events, "request_cancel_external_workflow_execution_initiated")
+        assert attrs(initiated).child_workflow_only
+        assert attrs(initiated).workflow_execution.workflow_id == child.workflow_id
+        requested = attrs(first(events, "external_workflow_execution_cancel_requested"))
+        assert requested.initiated_event_id == initiated.event_id
+        assert ks.index("external_workflow_execution_cancel_requested") < ks.index(
+            "child_workflow_execution_canceled"
+        )
+        canceled = attrs(first(events, "child_workflow_execution_canceled"))
+        assert canceled.workflow_execution.workflow_id == child.workflow_id
+        close, child_events = await finish(env.client, child)
+        assert kind(close) == "workflow_execution_canceled", kinds(child_events)
+        cancel = attrs(first(child_events, "workflow_execution_cancel_requested"))
+        assert cancel.external_execution_info.workflow_execution.workflow_id == parent.workflow_id
+        assert cancel.external_execution_info.initiated_id == initiated.event_id
