@@ -328,7 +328,11 @@ class CassandraStore(DomainStore, TaskListStore, VisibilityStore):
             await self._write_visibility(op)
             return None
         await self._cleanup(op, txn_id)
-        error = await self._why_not_applied(shard_id, range_id, op)
+        try:
+            error = await self._why_not_applied(shard_id, range_id, op)
+        except StoreError as e:
+            # The batch surely did not apply; only the reason is unknown.
+            return ConditionFailed(f"the conditional batch did not apply (reading why failed: {e})")
         if isinstance(error, ShardOwnershipLost):
             raise error
         return error
