@@ -159,6 +159,8 @@ class RetryActivity:
         }
         if "maximum" in policy_seconds:
             policy["maximum_interval"] = timedelta(seconds=policy_seconds["maximum"])
+        if "expiration" in policy_seconds:
+            policy["expiration_interval"] = timedelta(seconds=policy_seconds["expiration"])
         return await act("i4_flaky", int, fail_attempts, fatal, retry_policy=policy)
 
 

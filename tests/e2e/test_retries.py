@@ -2,8 +2,9 @@
 
 Activities: the attempt is 0-based in the activity's info, each retry waits its backoff
 (initial x coefficient^attempt), carries the last heartbeat details, and only the final
-outcome is recorded (no intermediate ActivityTaskFailed); a reason listed in
-non_retryable_error_reasons fails at once. Workflows: a failed run with attempts left
+outcome is recorded (no intermediate ActivityTaskFailed); a timeout is retried like a
+failure; retries stop at maximum_attempts and at the expiration interval, and the backoff
+is capped by maximum_interval; a reason listed in non_retryable_error_reasons fails at once. Workflows: a failed run with attempts left
 closes ContinuedAsNew (initiator RETRY_POLICY) and the next run starts with attempt + 1
 after its first-decision backoff; a non-retryable reason fails the run for good."""
 
@@ -133,3 +134,41 @@ async def test_non_retryable_workflow_failure_is_not_retried(server: Any, domain
         # No second run: the id's current run is still this one.
         current = await get_history(env.client, WorkflowExecution(workflow_id=execution.workflow_id))
         assert current == events
+
+
+async def test_activity_timeout_is_retried(server: Any, domain: str) -> None:
+    """Attempt 0 outlives its 1 s start-to-close timeout: that is a retryable failure too;
+    attempt 1 succeeds and the timeout is recorded only as its last failure."""
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4TimeoutRetry")
+        assert await result(env.client, execution, int) == 1
+        assert [a for a, _, _ in ATTEMPTS[execution.workflow_id]] == [0, 1]
+        events = await get_history(env.client, execution)
+        assert "activity_task_timed_out" not in kinds(events)
+        started = attrs(first(events, "activity_task_started"))
+        assert started.attempt == 1
+        assert "START_TO_CLOSE" in started.last_failure.reason, started.last_failure
+
+
+async def test_activity_retries_stop_at_the_expiration_interval(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        # Unlimited attempts, 1 s apart, within 2 s of scheduling: attempts 0 and 1 only
+        # (a third would start after the expiration).
+        execution = await env.start("I4RetryActivity", 10, False, {"initial": 1, "expiration": 2}, 0)
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_failed", kinds(events)
+        assert [a for a, _, _ in ATTEMPTS[execution.workflow_id]] == [0, 1]
+        assert attrs(first(events, "activity_task_failed")).failure.reason == "FlakyError"
+
+
+async def test_activity_backoff_is_capped_by_the_maximum_interval(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        # Coefficient 10 would wait 1 s then 10 s, past the 4 s expiration: 2 attempts.
+        # Capped at 1 s, attempts keep coming every second until the expiration.
+        policy = {"initial": 1, "coefficient": 10, "maximum": 1, "expiration": 4}
+        execution = await env.start("I4RetryActivity", 10, False, policy, 0)
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_failed", kinds(events)
+        attempts = [a for a, _, _ in ATTEMPTS[execution.workflow_id]]
+        assert len(attempts) >= 3 and attempts == list(range(len(attempts))), attempts
+        assert ts(attrs(first(events, "activity_task_scheduled")).retry_policy.maximum_interval) == 1
