@@ -1,15 +1,19 @@
 """Issue 4, continue-as-new, with a real official-client worker: a chain of runs where the
 header (set by a context propagator, as the client's context_propagation example does),
 the memo, the task list and the timeouts survive each continuation, and every new run's
-Started event is linked to the run before it."""
+Started event is linked to the run before it; a continuation may change the type and
+timeouts; a continued (closed) run can still be queried."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
+from cadence.api.v1.query_pb2 import QueryRejectCondition
+from cadence.error import QueryFailedError
 from issue4_helpers import TENANT, attrs, first, next_run, running, started_attrs, tenant_propagator, ts
 from workflows import finish, get_history, kind, kinds, result
 
@@ -84,3 +88,45 @@ async def test_continue_as_new_without_a_propagator_has_no_header(server: Any, d
         second = next_run(close, execution)
         assert await result(env.client, second, str) == "no tenant/no tenant"
         assert "i4-tenant" not in started_attrs(await get_history(env.client, second)).header.fields
+
+
+async def test_continue_as_new_with_another_type_and_timeout(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4ContinueAs", "I4Echo", "carried", 30, run_seconds=RUN_SECONDS)
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_continued_as_new", kinds(events)
+        continued = close.workflow_execution_continued_as_new_event_attributes
+        assert continued.workflow_type.name == "I4Echo"
+        assert ts(continued.execution_start_to_close_timeout) == 30
+        second = next_run(close, execution)
+        # The overrides apply; what was not overridden is inherited.
+        assert await result(env.client, second, str) == "carried"
+        started = started_attrs(await get_history(env.client, second))
+        assert started.workflow_type.name == "I4Echo"
+        assert ts(started.execution_start_to_close_timeout) == 30
+        assert ts(started.task_start_to_close_timeout) == 5
+        assert started.task_list.name == env.task_list
+        assert started.continued_execution_run_id == execution.run_id
+
+
+async def test_query_a_continued_run(server: Any, domain: str) -> None:
+    """A run closed by continue-as-new is still queried by its run id (replayed), unless
+    the reject condition refuses closed runs."""
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4HeaderCountdown", 1)
+        close, _ = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_continued_as_new"
+        types = await env.client.query_workflow(
+            execution.workflow_id, execution.run_id, "__query_types", result_type=list[str]
+        )
+        assert types == ["__query_types"]
+        with pytest.raises(QueryFailedError) as info:
+            await env.client.query_workflow(
+                execution.workflow_id,
+                execution.run_id,
+                "__query_types",
+                query_reject_condition=QueryRejectCondition.QUERY_REJECT_CONDITION_NOT_OPEN,
+            )
+        status = workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_CONTINUED_AS_NEW
+        assert f"close_status={status}" in str(info.value)
+        await result(env.client, next_run(close, execution), str)
