@@ -34,6 +34,10 @@ def _domain(r: Row) -> DomainRecord:
     )
 
 
+class _Contention(Unavailable):
+    """Lost the metadata-version race too often: nothing was written."""
+
+
 class DomainStore(ConnectedStore):
     async def _metadata_version(self, serial: bool = True) -> int | None:
         rows = await self._c().execute(
@@ -96,16 +100,24 @@ class DomainStore(ConnectedStore):
                 if await self._by_name(d.name, serial=True) is not None:
                     raise AlreadyExists(f"domain name {d.name!r} already exists")
                 # Else another domain write bumped the version meanwhile: read it again.
-            raise Unavailable("domain metadata version: too much contention, try again")
-        except Unavailable:
-            raise  # the batch may have applied: keep the id
-        except BaseException:
-            # Release the id (only if it is still ours).
-            try:
-                await c.execute("DELETE FROM domains WHERE domain_id = ? IF name = ?", (d.domain_id, d.name))
-            except StoreError:
-                log.warning("could not release domain id %s after a failed create", d.domain_id)
+            raise _Contention("domain metadata version: too much contention, try again")
+        except Unavailable as e:
+            if not isinstance(e, _Contention):
+                raise  # a timeout: the batch may have applied, so the id stays claimed
+            await self._release_id(d)
             raise
+        except BaseException:
+            await self._release_id(d)
+            raise
+
+    async def _release_id(self, d: DomainRecord) -> None:
+        """Give the domain id back after a create that did not apply (only if it is still ours)."""
+        try:
+            await self._c().execute(
+                "DELETE FROM domains WHERE domain_id = ? IF name = ?", (d.domain_id, d.name)
+            )
+        except StoreError:
+            log.warning("could not release domain id %s after a failed create", d.domain_id)
 
     async def get_domain(self, *, domain_id: str | None = None, name: str | None = None) -> DomainRecord:
         if domain_id is not None:
