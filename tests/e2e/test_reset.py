@@ -2,7 +2,9 @@
 to a DecisionTaskCompleted event id forks a new run whose history is the base run's up to
 that point plus DecisionTaskFailed(RESET_WORKFLOW); an open base run is terminated; the
 worker replays the new run to the state the base run had at that point (no activity run
-again) and carries it on to completion, with or without the later signals re-applied."""
+again) and carries it on to completion, with or without the later signals re-applied.
+Also RestartWorkflowExecution (the workflow run again from its start request) and
+RefreshWorkflowTasks (pending work rewritten, nothing duplicated)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,11 @@ from typing import Any
 
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
-from cadence.api.v1.service_workflow_pb2 import ResetWorkflowExecutionRequest
+from cadence.api.v1.service_workflow_pb2 import (
+    RefreshWorkflowTasksRequest,
+    ResetWorkflowExecutionRequest,
+    RestartWorkflowExecutionRequest,
+)
 from issue4_helpers import attrs, count, run_of, running, started_attrs, wait_settled, wait_until
 from workflows import Env, finish, get_history, kind, kinds, result
 
@@ -127,3 +133,55 @@ async def test_reset_of_a_completed_run_reapplies_its_signals(server: Any, domai
         signals = [attrs(e).signal_name for e in after if kind(e) == "workflow_execution_signaled"]
         assert signals == ["go", "finish"]
         assert count(new, "activity_task_completed") == 2
+
+
+async def restart(env: Env, execution: WorkflowExecution) -> WorkflowExecution:
+    request = RestartWorkflowExecutionRequest(
+        domain=env.client.domain, workflow_execution=execution, identity="e2e", reason="e2e restart"
+    )
+    response = await env.client.workflow_stub.RestartWorkflowExecution(request, timeout=30)
+    assert response.run_id and response.run_id != execution.run_id
+    return run_of(execution, response.run_id)
+
+
+async def test_restart_runs_a_closed_workflow_again(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4Echo", "again", memo={"why": "restart"})
+        assert await result(env.client, execution, str) == "again"
+        _, base = await finish(env.client, execution)
+        new_run = await restart(env, execution)
+        assert await result(env.client, new_run, str) == "again"
+        _, new = await finish(env.client, new_run)
+        old, fresh = started_attrs(base), started_attrs(new)
+        assert fresh.workflow_type == old.workflow_type and fresh.input == old.input
+        assert fresh.task_list.name == env.task_list
+        assert fresh.memo == old.memo
+        # The closed base run is untouched.
+        assert await get_history(env.client, execution) == base
+
+
+async def test_restart_of_an_open_run_terminates_it(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4Collector", 1)
+        await wait_settled(env.client, execution)
+        new_run = await restart(env, execution)
+        close, _ = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_terminated"
+        await env.client.signal_workflow(execution.workflow_id, "", "add", "to the new run")
+        assert await result(env.client, new_run, list[str]) == ["to the new run"]
+
+
+async def test_refresh_workflow_tasks_duplicates_nothing(server: Any, domain: str) -> None:
+    """RefreshWorkflowTasks rewrites the tasks of what is pending (here a timer); the timer
+    still fires once and the run completes as it would have."""
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4Timer", 1.5)
+        await wait_until(env.client, execution, lambda e: "timer_started" in kinds(e), "TimerStarted")
+        for _ in range(2):
+            await env.client.workflow_stub.RefreshWorkflowTasks(
+                RefreshWorkflowTasksRequest(domain=domain, workflow_execution=execution), timeout=10
+            )
+        assert await result(env.client, execution, str) == "slept 1.5"
+        events = await get_history(env.client, execution)
+        assert count(events, "timer_fired") == 1
+        assert count(events, "decision_task_scheduled") == 2
