@@ -456,6 +456,31 @@ class CancelChild:
         return "child not cancelled"
 
 
+@registry.activity(name="i4_sleep")
+async def sleep_activity(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@registry.workflow(name="I4SlowStep")
+class SlowStep:
+    """One slow activity (on `task_list`, if given); "note" signals received meanwhile are
+    returned with its result."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    @workflow.signal(name="note")
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    @workflow.run
+    async def run(self, seconds: float, task_list: str) -> list[str]:
+        options = {"task_list": task_list} if task_list else {}
+        slept = await act("i4_sleep", float, seconds, **options)
+        return [*self.notes, f"slept {slept}"]
+
+
 # --- running things ------------------------------------------------------------------
 
 #: Reconnect to a restarted server within a second instead of gRPC's default backoff.

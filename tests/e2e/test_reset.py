@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.service_workflow_pb2 import (
@@ -18,7 +19,19 @@ from cadence.api.v1.service_workflow_pb2 import (
     ResetWorkflowExecutionRequest,
     RestartWorkflowExecutionRequest,
 )
-from issue4_helpers import attrs, count, run_of, running, started_attrs, wait_settled, wait_until
+from cadence.worker import Worker
+from issue4_helpers import (
+    attrs,
+    count,
+    first,
+    registry,
+    run_of,
+    running,
+    started_attrs,
+    terminate,
+    wait_settled,
+    wait_until,
+)
 from workflows import Env, finish, get_history, kind, kinds, result
 
 RESET_WORKFLOW = workflow_pb2.DECISION_TASK_FAILED_CAUSE_RESET_WORKFLOW
@@ -185,3 +198,56 @@ async def test_refresh_workflow_tasks_duplicates_nothing(server: Any, domain: st
         events = await get_history(env.client, execution)
         assert count(events, "timer_fired") == 1
         assert count(events, "decision_task_scheduled") == 2
+
+
+async def test_reset_to_a_point_with_an_activity_pending_dispatches_it_again(
+    server: Any, domain: str
+) -> None:
+    """At the reset point the activity is scheduled and not started (nobody polls its task
+    list yet): the new run has it pending again, a worker that comes later runs it for the
+    new run, and the run completes."""
+    async with running(server.address, domain) as env:
+        activities = f"{env.task_list}-later"
+        execution = await env.start("I4SlowStep", 0.1, activities)
+        await wait_until(env.client, execution, lambda e: "activity_task_scheduled" in kinds(e), "scheduled")
+        await env.client.signal_workflow(execution.workflow_id, "", "note", "while pending")
+        events = await wait_settled(env.client, execution, signals=1, completed=2)
+        assert "activity_task_started" not in kinds(events)
+        point = events[-1].event_id
+
+        new_run = await reset(env, execution, point, skip_signals=False)
+        close, base = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_terminated", kinds(base)
+        async with Worker(env.client, activities, registry):
+            assert await result(env.client, new_run, list[str]) == ["while pending", "slept 0.1"]
+        _, new = await finish(env.client, new_run)
+        assert_forked(base, new, point, execution.run_id, new_run.run_id)
+        assert count(new, "activity_task_scheduled") == 1
+        assert first(new, "activity_task_started").event_id > point
+        assert count(new, "activity_task_completed") == 1
+
+
+@pytest.mark.xfail(strict=True, reason="finding F2 in /work/notes/issue4-findings.md")
+async def test_reset_fails_an_activity_started_before_the_point(server: Any, domain: str) -> None:
+    """An activity started before the reset point belongs to the base run's worker, which
+    can never report it to the new run: the reset fails it at once (Go's
+    failInflightActivity: ActivityTaskFailed with the reset reason, right after the
+    reset's DecisionTaskFailed) instead of leaving it to its start-to-close timeout."""
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4SlowStep", 1.5, "")
+        await wait_until(env.client, execution, lambda e: "activity_task_started" in kinds(e), "started")
+        await env.client.signal_workflow(execution.workflow_id, "", "note", "while busy")
+        events = await wait_settled(env.client, execution, signals=1, completed=2)
+        point = events[-1].event_id
+        new_run = await reset(env, execution, point, skip_signals=False)
+        _, base = await finish(env.client, execution)
+        new = await get_history(env.client, new_run)
+        try:
+            after = assert_forked(base, new, point, execution.run_id, new_run.run_id)
+            assert kind(after[0]) == "activity_task_failed", kinds(new)
+            failed = attrs(after[0])
+            assert failed.scheduled_event_id == first(new, "activity_task_scheduled").event_id
+            assert failed.started_event_id == first(new, "activity_task_started").event_id
+            assert failed.failure.reason == "e2e reset"
+        finally:
+            await terminate(env.client, new_run)
