@@ -481,6 +481,42 @@ class SlowStep:
         return [*self.notes, f"slept {slept}"]
 
 
+#: How many times i4_count ran per key (an activity: workflow replays do not re-run it).
+COUNTS: dict[str, int] = defaultdict(int)
+
+
+@registry.activity(name="i4_count")
+async def count_activity(key: str) -> int:
+    COUNTS[key] += 1
+    return COUNTS[key]
+
+
+@registry.workflow(name="I4FailOnce")
+class FailOnce:
+    """Fails its first run (with a retry policy, the server runs it again); then returns."""
+
+    @workflow.run
+    async def run(self, value: str) -> str:
+        if await act("i4_count", int, workflow.WorkflowContext.get().info().workflow_id) == 1:
+            raise WorkflowBoom("first run fails")
+        return value
+
+
+@registry.workflow(name="I4ParentOfRetried")
+class ParentOfRetried:
+    """Executes an I4FailOnce child with a retry policy of two attempts."""
+
+    @workflow.run
+    async def run(self, value: str) -> str:
+        return await workflow.execute_child_workflow(
+            "I4FailOnce",
+            str,
+            value,
+            execution_start_to_close_timeout=CHILD_TIMEOUT,
+            retry_policy=retry_policy(1, 2),
+        )
+
+
 # --- running things ------------------------------------------------------------------
 
 #: Reconnect to a restarted server within a second instead of gRPC's default backoff.

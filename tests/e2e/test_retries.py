@@ -16,7 +16,7 @@ from typing import Any
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
 from issue4_helpers import ATTEMPTS, attrs, count, first, next_run, running, started_attrs, ts
-from workflows import finish, get_history, kind, kinds, result
+from workflows import check_history, finish, get_history, kind, kinds, result, wait_close
 
 
 def beats(attempt: int) -> list[str]:
@@ -172,3 +172,42 @@ async def test_activity_backoff_is_capped_by_the_maximum_interval(server: Any, d
         attempts = [a for a, _, _ in ATTEMPTS[execution.workflow_id]]
         assert len(attempts) >= 3 and attempts == list(range(len(attempts))), attempts
         assert ts(attrs(first(events, "activity_task_scheduled")).retry_policy.maximum_interval) == 1
+
+
+async def test_workflow_timeout_is_retried(server: Any, domain: str) -> None:
+    """A run that times out with attempts left is retried like a failed one."""
+    async with running(server.address, domain) as env:
+        policy = {"initial_interval": timedelta(seconds=1), "maximum_attempts": 2}
+        execution = await env.start("I4Collector", 1, run_seconds=1, retry_policy=policy)
+        close = await wait_close(env.client, execution)
+        events = await get_history(env.client, execution, check=False)
+        assert kind(close) == "workflow_execution_continued_as_new", kinds(events)
+        assert events[-1] == close
+        # The shared checker takes any ContinuedAsNew right after a DecisionTaskCompleted for
+        # that decision's output; this one comes from the timeout, not from a decision (see
+        # issue4-findings.md, note N1), so check the rest and the close by hand.
+        check_history(events[:-1])
+        continued = close.workflow_execution_continued_as_new_event_attributes
+        assert continued.decision_task_completed_event_id != events[-2].event_id
+        assert continued.initiator == workflow_pb2.CONTINUE_AS_NEW_INITIATOR_RETRY_POLICY
+        second = next_run(close, execution)
+        close, events = await finish(env.client, second)
+        assert kind(close) == "workflow_execution_timed_out", kinds(events)
+        assert started_attrs(events).attempt == 1
+
+
+async def test_child_retried_by_its_policy_reports_only_the_final_outcome(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4ParentOfRetried", "second time lucky")
+        assert await result(env.client, execution, str) == "second time lucky"
+        events = await get_history(env.client, execution)
+        assert count(events, "child_workflow_execution_started") == 1
+        assert "child_workflow_execution_failed" not in kinds(events)
+        completed = attrs(first(events, "child_workflow_execution_completed"))
+        child = attrs(first(events, "child_workflow_execution_started")).workflow_execution
+        # The first child run failed and was retried; the parent heard of the last run only.
+        close, child_events = await finish(env.client, child)
+        assert kind(close) == "workflow_execution_continued_as_new", kinds(child_events)
+        retried = next_run(close, child)
+        assert started_attrs(await get_history(env.client, retried)).attempt == 1
+        assert completed.workflow_execution.workflow_id == child.workflow_id
