@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from cadence.api.v1 import service_worker_pb2
@@ -50,5 +51,27 @@ async def test_start_decision_activity_complete(tmp_path: Path) -> None:
             "activity_task_completed", "decision_task_scheduled", "decision_task_started",
             "decision_task_completed", "workflow_execution_completed",
         ]  # fmt: skip
+    finally:
+        await env.close()
+
+
+async def test_pollers_waiting_before_start_get_the_first_decision(tmp_path: Path) -> None:
+    """Sync match: the queue dispatches a new run before its start call resumes; the run's
+    state the poll recorded must be the one that stays cached."""
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        for i in range(3):
+            polls = [asyncio.ensure_future(env.poll_decision(timeout=3)) for _ in range(2)]
+            await asyncio.sleep(0.05)
+            wf, run_id = await env.start(f"sync-{i}")
+            done, pending = await asyncio.wait(polls, return_when=asyncio.FIRST_COMPLETED)
+            task = done.pop().result()
+            assert task is not None and task.workflow_execution.run_id == run_id
+            await env.complete_decision(task.task_token, [complete_workflow()])
+            close = await env.close_event(wf)
+            assert close is not None and close.HasField("workflow_execution_completed_event_attributes")
+            for p in pending:
+                p.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
     finally:
         await env.close()

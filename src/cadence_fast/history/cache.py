@@ -44,6 +44,17 @@ class ExecutionCache:
         while len(self._lru) > self.capacity:
             self._lru.popitem(last=False)
 
+    def put_if_absent(self, key: RunKey, ms: Any) -> Any:
+        """Cache a freshly created run unless a reader already loaded it from the store.
+
+        The queues learn of a commit before its writer resumes; whatever they loaded
+        meanwhile is the committed state and may already have moved on: keep it."""
+        cached = self._lru.get(key)
+        if cached is not None:
+            return cached
+        self.put(key, ms)
+        return ms
+
     def evict(self, key: RunKey) -> None:
         self._lru.pop(key, None)
 

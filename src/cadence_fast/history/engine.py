@@ -340,7 +340,7 @@ class HistoryEngine:
         if mut.new_run is not None:
             new_ms, create = mut.new_run
             new_ms.set_history([b.data for b in create.history], HISTORY_CACHE_LIMIT)
-            self.cache.put((new_ms.domain_id, new_ms.workflow_id, new_ms.run_id), new_ms)
+            self.cache.put_if_absent((new_ms.domain_id, new_ms.workflow_id, new_ms.run_id), new_ms)
             self.cache.set_current(new_ms.domain_id, new_ms.workflow_id, new_ms.run_id)
         if data:
             ms.append_history(data, HISTORY_CACHE_LIMIT)
@@ -512,7 +512,7 @@ class HistoryEngine:
             key = (domain.id, req.workflow_id, ms.run_id)
             assert isinstance(op, CreateWorkflow)
             ms.set_history([b.data for b in op.history], HISTORY_CACHE_LIMIT)
-            self.cache.put(key, ms)
+            self.cache.put_if_absent(key, ms)
             self.cache.set_current(domain.id, req.workflow_id, ms.run_id)
             return str(ms.run_id)
         raise errors.UnavailableError("workflow start raced with concurrent starts; retry")

@@ -74,7 +74,7 @@ async def reset(
         except BaseException as e:
             raise engine._store_error(shard, e) from None
         ms.set_history([b.data for b in op.history], 1 << 20)
-        engine.cache.put((domain.id, ms.workflow_id, ms.run_id), ms)
+        engine.cache.put_if_absent((domain.id, ms.workflow_id, ms.run_id), ms)
         engine.cache.set_current(domain.id, ms.workflow_id, ms.run_id)
         return str(ms.run_id)
     raise errors.UnavailableError("reset raced with other changes of the workflow; retry")
