@@ -229,3 +229,40 @@ async def test_child_cancelled_by_the_parent(server: Any, domain: str) -> None:
         cancel = attrs(first(child_events, "workflow_execution_cancel_requested"))
         assert cancel.external_execution_info.workflow_execution.workflow_id == parent.workflow_id
         assert cancel.external_execution_info.initiated_id == initiated.event_id
+
+
+async def test_signal_external_to_a_closed_workflow_fails(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        target = await env.start("I4Echo", "done already")
+        await result(env.client, target, str)
+        sender = await env.start("I4SignalExternal", target.workflow_id, "too late")
+        answer = await result(env.client, sender, str)
+        assert answer.startswith("not sent"), answer
+        failed = attrs(
+            first(await get_history(env.client, sender), "signal_external_workflow_execution_failed")
+        )
+        assert failed.cause in (
+            T.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_COMPLETED,
+            T.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION,
+        ), failed.cause
+        _, events = await finish(env.client, target)
+        assert "workflow_execution_signaled" not in kinds(events)
+
+
+async def test_terminated_parent_applies_its_close_policy(server: Any, domain: str) -> None:
+    """The close policy applies however the parent closes (here: terminated), and the
+    client's default for children is TERMINATE."""
+    async with running(server.address, domain) as env:
+        parent = await env.start("I4CancelChild")
+        events = await wait_until(
+            env.client,
+            parent,
+            lambda e: "child_workflow_execution_started" in kinds(e),
+            "ChildWorkflowExecutionStarted",
+        )
+        initiated = attrs(first(events, "start_child_workflow_execution_initiated"))
+        assert initiated.parent_close_policy == T.PARENT_CLOSE_POLICY_TERMINATE
+        child = attrs(first(events, "child_workflow_execution_started")).workflow_execution
+        await terminate(env.client, parent)
+        close = await wait_close(env.client, child)
+        assert kind(close) == "workflow_execution_terminated"
