@@ -211,3 +211,18 @@ async def test_child_retried_by_its_policy_reports_only_the_final_outcome(server
         retried = next_run(close, child)
         assert started_attrs(await get_history(env.client, retried)).attempt == 1
         assert completed.workflow_execution.workflow_id == child.workflow_id
+
+
+async def test_workflow_retry_stops_at_its_expiration(server: Any, domain: str) -> None:
+    """Unlimited attempts, but the first retry (2 s away) would start after the 1 s
+    expiration: the failure is final at once."""
+    async with running(server.address, domain) as env:
+        policy = {
+            "initial_interval": timedelta(seconds=2),
+            "maximum_attempts": 0,
+            "expiration_interval": timedelta(seconds=1),
+        }
+        execution = await env.start("I4Fail", "expiring", retry_policy=policy)
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_failed", kinds(events)
+        assert started_attrs(events).expiration_time.seconds > 0
