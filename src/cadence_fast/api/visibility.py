@@ -9,14 +9,17 @@ typed AST that the store compiles; no request text reaches a database as code.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from cadence.api.v1 import service_visibility_pb2 as pb
 from cadence.api.v1 import service_visibility_pb2_grpc
+from cadence.api.v1.workflow_pb2 import WorkflowExecutionInfo
 
-from cadence_fast.api import validation as check
 from cadence_fast.api.base import ApiServicer
+from cadence_fast.api.workflow import resolve_domain
 from cadence_fast.errors import BadRequestError
 from cadence_fast.persistence.records import CloseStatus
 from cadence_fast.persistence.visibility_query import (
@@ -31,7 +34,6 @@ from cadence_fast.persistence.visibility_query import (
 )
 
 if TYPE_CHECKING:
-    from cadence_fast.domain.cache import DomainEntry
     from cadence_fast.server import Services
 
 _MAX_NS = 2**63 - 1
@@ -77,72 +79,67 @@ def _one_filter(request: Any) -> Expr | None:
     return Compare(attr("CloseStatus"), "=", status)
 
 
+def _filters_query(request: Any, *, closed: bool) -> VisibilityQuery:
+    """The structured filters of ListOpen/ListClosed as a query. Cadence filters and orders open
+    runs by their start time, closed runs by their close time (its SQL and ES stores alike)."""
+    earliest, latest = _time_range(request)
+    time_attr = attr("CloseTime" if closed else "StartTime")
+    where = conjunction(
+        None if closed else IsNull(attr("CloseTime")),
+        Between(time_attr, earliest, latest),
+        _one_filter(request),
+    )
+    return VisibilityQuery(where, (OrderBy(time_attr, descending=True),))
+
+
 class VisibilityAPI(ApiServicer, service_visibility_pb2_grpc.VisibilityAPIServicer):
     service_name = "uber.cadence.api.v1.VisibilityAPI"
 
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def _domain(self, name: str) -> DomainEntry:
-        return await self.services.domains.get_by_name(check.domain_name(name))
+    def _parse(self, request: Any) -> VisibilityQuery:
+        return self.services.visibility.parse(request.query)
+
+    async def _page(
+        self, request: Any, to_query: Callable[[Any], VisibilityQuery]
+    ) -> tuple[list[WorkflowExecutionInfo], bytes]:
+        """One page of the request's domain's runs that match the query made of the request.
+        The domain is resolved first: an unknown domain is reported before a bad filter."""
+        domain = await resolve_domain(self.services, request.domain)
+        query = to_query(request)
+        return await self.services.visibility.list(domain.id, query, request.page_size, request.next_page_token)
 
     async def ListOpenWorkflowExecutions(
         self, request: pb.ListOpenWorkflowExecutionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListOpenWorkflowExecutionsResponse:
-        domain = await self._domain(request.domain)
-        earliest, latest = _time_range(request)
-        where = conjunction(
-            IsNull(attr("CloseTime")),
-            Between(attr("StartTime"), earliest, latest),
-            _one_filter(request),
-        )
-        query = VisibilityQuery(where, (OrderBy(attr("StartTime"), descending=True),))
-        infos, token = await self.services.visibility.list(
-            domain.id, query, request.page_size, request.next_page_token
-        )
+        infos, token = await self._page(request, functools.partial(_filters_query, closed=False))
         return pb.ListOpenWorkflowExecutionsResponse(executions=infos, next_page_token=token)
 
     async def ListClosedWorkflowExecutions(
         self, request: pb.ListClosedWorkflowExecutionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListClosedWorkflowExecutionsResponse:
-        domain = await self._domain(request.domain)
-        earliest, latest = _time_range(request)
-        # Cadence filters and orders closed runs by their close time (its SQL and ES stores alike).
-        where = conjunction(
-            Between(attr("CloseTime"), earliest, latest),
-            _one_filter(request),
-        )
-        query = VisibilityQuery(where, (OrderBy(attr("CloseTime"), descending=True),))
-        infos, token = await self.services.visibility.list(
-            domain.id, query, request.page_size, request.next_page_token
-        )
+        infos, token = await self._page(request, functools.partial(_filters_query, closed=True))
         return pb.ListClosedWorkflowExecutionsResponse(executions=infos, next_page_token=token)
 
     async def ListWorkflowExecutions(
         self, request: pb.ListWorkflowExecutionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListWorkflowExecutionsResponse:
-        domain = await self._domain(request.domain)
-        query = self.services.visibility.parse(request.query)
-        infos, token = await self.services.visibility.list(
-            domain.id, query, request.page_size, request.next_page_token
-        )
+        infos, token = await self._page(request, self._parse)
         return pb.ListWorkflowExecutionsResponse(executions=infos, next_page_token=token)
 
     async def ScanWorkflowExecutions(
         self, request: pb.ScanWorkflowExecutionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ScanWorkflowExecutionsResponse:
-        domain = await self._domain(request.domain)
-        query = self.services.visibility.parse(request.query)
-        infos, token = await self.services.visibility.list(
-            domain.id, query, request.page_size, request.next_page_token
-        )
+        # Served as a list: a Cadence scan differs only in promising no order.
+        infos, token = await self._page(request, self._parse)
         return pb.ScanWorkflowExecutionsResponse(executions=infos, next_page_token=token)
 
     async def CountWorkflowExecutions(
         self, request: pb.CountWorkflowExecutionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.CountWorkflowExecutionsResponse:
-        domain = await self._domain(request.domain)
-        query = self.services.visibility.parse(request.query)
+        domain = await resolve_domain(self.services, request.domain)
+        query = self._parse(request)
         count = await self.services.visibility.count(domain.id, query)
         return pb.CountWorkflowExecutionsResponse(count=count)
 
@@ -154,5 +151,5 @@ class VisibilityAPI(ApiServicer, service_visibility_pb2_grpc.VisibilityAPIServic
     async def ListArchivedWorkflowExecutions(
         self, request: pb.ListArchivedWorkflowExecutionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListArchivedWorkflowExecutionsResponse:
-        await self._domain(request.domain)
+        await resolve_domain(self.services, request.domain)
         raise BadRequestError(ARCHIVAL_NOT_ENABLED)

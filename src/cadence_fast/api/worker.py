@@ -20,7 +20,7 @@ from cadence.api.v1 import service_worker_pb2_grpc, tasklist_pb2
 from cadence_fast import errors
 from cadence_fast.api import validation as check
 from cadence_fast.api.base import ApiServicer
-from cadence_fast.api.workflow import engine_method, long_poll_timeout, resolve_domain
+from cadence_fast.api.workflow import long_poll_timeout, resolve_domain
 from cadence_fast.history.errors import StaleTaskError
 from cadence_fast.persistence.records import TaskListType
 
@@ -133,95 +133,100 @@ class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
         return await self.services.history.respond_decision_task_failed(request)
 
     # --- activity responses ----------------------------------------------------------
+    # Each outcome comes in two forms that differ only in how the activity is named: by the
+    # task token of its poll, or (the *ByID calls) by domain, workflow and activity id. The
+    # payload checks of an outcome are the same in both forms.
+
+    async def _by_token(
+        self, request: Any, check_outcome: Callable[[Any], None], respond: Callable[..., Awaitable[Any]]
+    ) -> Any:
+        check.task_token(request.task_token)
+        check.identity(request.identity)
+        check_outcome(request)
+        return await respond(request)
+
+    async def _by_id(
+        self, request: Any, check_outcome: Callable[[Any], None], respond: Callable[..., Awaitable[Any]]
+    ) -> Any:
+        check.by_id_request(request)
+        check_outcome(request)
+        domain = await resolve_domain(self.services, request.domain)
+        return await respond(domain, request)
+
+    def _check_completed(self, request: Any) -> None:
+        check.payload(request.result, "Result", self._blob_limit)
+
+    def _check_failed(self, request: Any) -> None:
+        check.failure(request.failure, self._blob_limit)
+        check.payload(request.heartbeat_details, "HeartbeatDetails", self._blob_limit)
+
+    def _check_details(self, request: Any) -> None:
+        """Canceled and heartbeat calls carry one `details` payload."""
+        check.payload(request.details, "Details", self._blob_limit)
 
     async def RespondActivityTaskCompleted(
         self, request: pb.RespondActivityTaskCompletedRequest, context: grpc.aio.ServicerContext
     ) -> pb.RespondActivityTaskCompletedResponse:
-        check.task_token(request.task_token)
-        check.identity(request.identity)
-        check.payload(request.result, "Result", self._blob_limit)
-        return await self.services.history.respond_activity_task_completed(request)
+        history = self.services.history
+        return await self._by_token(request, self._check_completed, history.respond_activity_task_completed)
 
     async def RespondActivityTaskFailed(
         self, request: pb.RespondActivityTaskFailedRequest, context: grpc.aio.ServicerContext
     ) -> pb.RespondActivityTaskFailedResponse:
-        check.task_token(request.task_token)
-        check.identity(request.identity)
-        check.failure(request.failure, self._blob_limit)
-        check.payload(request.heartbeat_details, "HeartbeatDetails", self._blob_limit)
-        return await self.services.history.respond_activity_task_failed(request)
+        history = self.services.history
+        return await self._by_token(request, self._check_failed, history.respond_activity_task_failed)
 
     async def RespondActivityTaskCanceled(
         self, request: pb.RespondActivityTaskCanceledRequest, context: grpc.aio.ServicerContext
     ) -> pb.RespondActivityTaskCanceledResponse:
-        check.task_token(request.task_token)
-        check.identity(request.identity)
-        check.payload(request.details, "Details", self._blob_limit)
-        return await self.services.history.respond_activity_task_canceled(request)
+        history = self.services.history
+        return await self._by_token(request, self._check_details, history.respond_activity_task_canceled)
 
     async def RecordActivityTaskHeartbeat(
         self, request: pb.RecordActivityTaskHeartbeatRequest, context: grpc.aio.ServicerContext
     ) -> pb.RecordActivityTaskHeartbeatResponse:
-        check.task_token(request.task_token)
-        check.identity(request.identity)
-        check.payload(request.details, "Details", self._blob_limit)
-        return await self.services.history.record_activity_task_heartbeat(request)
+        history = self.services.history
+        return await self._by_token(request, self._check_details, history.record_activity_task_heartbeat)
 
     async def RespondActivityTaskCompletedByID(
         self, request: pb.RespondActivityTaskCompletedByIDRequest, context: grpc.aio.ServicerContext
     ) -> pb.RespondActivityTaskCompletedByIDResponse:
-        check.by_id_request(request)
-        check.payload(request.result, "Result", self._blob_limit)
-        domain = await resolve_domain(self.services, request.domain)
-        return await self.services.history.respond_activity_task_completed_by_id(domain, request)
+        history = self.services.history
+        return await self._by_id(request, self._check_completed, history.respond_activity_task_completed_by_id)
 
     async def RespondActivityTaskFailedByID(
         self, request: pb.RespondActivityTaskFailedByIDRequest, context: grpc.aio.ServicerContext
     ) -> pb.RespondActivityTaskFailedByIDResponse:
-        check.by_id_request(request)
-        check.failure(request.failure, self._blob_limit)
-        check.payload(request.heartbeat_details, "HeartbeatDetails", self._blob_limit)
-        domain = await resolve_domain(self.services, request.domain)
-        return await self.services.history.respond_activity_task_failed_by_id(domain, request)
+        history = self.services.history
+        return await self._by_id(request, self._check_failed, history.respond_activity_task_failed_by_id)
 
     async def RespondActivityTaskCanceledByID(
         self, request: pb.RespondActivityTaskCanceledByIDRequest, context: grpc.aio.ServicerContext
     ) -> pb.RespondActivityTaskCanceledByIDResponse:
-        check.by_id_request(request)
-        check.payload(request.details, "Details", self._blob_limit)
-        domain = await resolve_domain(self.services, request.domain)
-        return await self.services.history.respond_activity_task_canceled_by_id(domain, request)
+        history = self.services.history
+        return await self._by_id(request, self._check_details, history.respond_activity_task_canceled_by_id)
 
     async def RecordActivityTaskHeartbeatByID(
         self, request: pb.RecordActivityTaskHeartbeatByIDRequest, context: grpc.aio.ServicerContext
     ) -> pb.RecordActivityTaskHeartbeatByIDResponse:
-        check.by_id_request(request)
-        check.payload(request.details, "Details", self._blob_limit)
-        domain = await resolve_domain(self.services, request.domain)
-        return await self.services.history.record_activity_task_heartbeat_by_id(domain, request)
+        history = self.services.history
+        return await self._by_id(request, self._check_details, history.record_activity_task_heartbeat_by_id)
 
-    # --- issue 4: served once the engine provides them -------------------------------
+    # --- queries and stickiness -------------------------------------------------------
 
     async def RespondQueryTaskCompleted(
         self, request: pb.RespondQueryTaskCompletedRequest, context: grpc.aio.ServicerContext
     ) -> pb.RespondQueryTaskCompletedResponse:
         check.task_token(request.task_token)
         check.payload(request.result.answer, "QueryResult", self._blob_limit)
-        method = engine_method(
-            self.services, "respond_query_task_completed", self.service_name, "RespondQueryTaskCompleted"
-        )
-        return await method(request)
+        return await self.services.history.respond_query_task_completed(request)
 
     async def ResetStickyTaskList(
         self, request: pb.ResetStickyTaskListRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResetStickyTaskListResponse:
         check.execution_request(request)
-        method = engine_method(
-            self.services, "reset_sticky_task_list", self.service_name, "ResetStickyTaskList"
-        )
         domain = await resolve_domain(self.services, request.domain)
-        return await method(domain, request)
-
+        return await self.services.history.reset_sticky_task_list(domain, request)
 
 def _settle_abandoned(matching: Any, task: MatchTask, done: asyncio.Future[Any]) -> None:
     """The poll's caller left while history was recording the task as started.
