@@ -31,7 +31,7 @@ def _rpc_names(cls: type) -> list[str]:
     return names
 
 
-def _guard(service: str, name: str, fn: Handler) -> Handler:
+def _guard(fn: Handler) -> Handler:
     @functools.wraps(fn)
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -71,6 +71,6 @@ class ApiServicer:
             if own is None:
                 setattr(cls, name, _unimplemented(cls.service_name, name))
             elif not getattr(own, "__cadence_guarded__", False):
-                guarded = _guard(cls.service_name, name, own)
+                guarded = _guard(own)
                 guarded.__cadence_guarded__ = True  # type: ignore[attr-defined]
                 setattr(cls, name, guarded)

@@ -2,29 +2,25 @@
 
 Client-contract §3: the status in `grpc-status-details-bin` must carry the same code
 and message as the call, and `details[0]` is the typed `uber.cadence.api.v1` error.
-This module is the only place that builds statuses; every servicer goes through
-`abort_with`.
+This module is the only place that builds statuses; every servicer reaches it through
+`api.base`, which aborts a failed call with `to_status(exc)`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
 
 import grpc
 from cadence.api.v1 import error_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
-from google.rpc import code_pb2, status_pb2
+from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from cadence_fast import errors
 from cadence_fast.persistence import errors as store_errors
 
 log = logging.getLogger(__name__)
-
-# Single cluster: the names the EntityNotExistsError / DomainNotActiveError details carry.
-CLUSTER_NAME = "cluster0"
 
 
 def _status(code: grpc.StatusCode, message: str, detail: Message | None) -> grpc.Status:
@@ -103,11 +99,3 @@ def to_status(exc: BaseException) -> grpc.Status:
     log.error("unexpected error serving a call", exc_info=exc)
     return _status(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}", None)
 
-
-async def abort_with(context: grpc.aio.ServicerContext, exc: BaseException) -> NoReturn:
-    """Abort the call with the status `exc` maps to."""
-    await context.abort_with_status(to_status(exc))
-    raise AssertionError("unreachable")  # abort_with_status always raises
-
-
-__all__ = ["to_status", "abort_with", "CLUSTER_NAME", "code_pb2"]

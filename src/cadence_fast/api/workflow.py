@@ -8,7 +8,7 @@ into statuses. Task-list introspection comes from the TaskListHandlers mixin.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 from cadence.api.v1 import service_workflow_pb2 as pb
@@ -119,8 +119,7 @@ class WorkflowAPI(ApiServicer, TaskListHandlers, service_workflow_pb2_grpc.Workf
         timeout = long_poll_timeout(context)
         return await self.services.history.get_workflow_history(domain, request, timeout)
 
-    # Issue 4 (queries, reset, restart, refresh): served once the engine provides them;
-    # until then UNIMPLEMENTED with the method's name, exactly as an undefined RPC.
+    # --- queries, reset, restart, task refresh ---------------------------------------
 
     async def QueryWorkflow(
         self, request: pb.QueryWorkflowRequest, context: grpc.aio.ServicerContext
@@ -131,9 +130,8 @@ class WorkflowAPI(ApiServicer, TaskListHandlers, service_workflow_pb2_grpc.Workf
         if not request.query.query_type:
             raise errors.BadRequestError("QueryType is not set on request.")
         check.payload(request.query.query_args, "QueryArgs", self._blob_limit)
-        method = engine_method(self.services, "query_workflow", self.service_name, "QueryWorkflow")
         domain = await resolve_domain(self.services, request.domain)
-        return await method(domain, request, long_poll_timeout(context))
+        return await self.services.history.query_workflow(domain, request, long_poll_timeout(context))
 
     async def ResetWorkflowExecution(
         self, request: pb.ResetWorkflowExecutionRequest, context: grpc.aio.ServicerContext
@@ -141,35 +139,21 @@ class WorkflowAPI(ApiServicer, TaskListHandlers, service_workflow_pb2_grpc.Workf
         check.execution_request(request)
         if request.decision_finish_event_id <= 0:
             raise errors.BadRequestError("DecisionFinishEventId must be greater than 0.")
-        method = engine_method(self.services, "reset_workflow", self.service_name, "ResetWorkflowExecution")
         domain = await resolve_domain(self.services, request.domain)
-        return await method(domain, request)
+        return await self.services.history.reset_workflow(domain, request)
 
     async def RestartWorkflowExecution(
         self, request: pb.RestartWorkflowExecutionRequest, context: grpc.aio.ServicerContext
     ) -> pb.RestartWorkflowExecutionResponse:
         check.execution_request(request)
         check.identity(request.identity)
-        method = engine_method(
-            self.services, "restart_workflow", self.service_name, "RestartWorkflowExecution"
-        )
         domain = await self._startable_domain(request.domain)
-        return await method(domain, request)
+        return await self.services.history.restart_workflow(domain, request)
 
     async def RefreshWorkflowTasks(
         self, request: pb.RefreshWorkflowTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.RefreshWorkflowTasksResponse:
         check.execution_request(request)
-        method = engine_method(
-            self.services, "refresh_workflow_tasks", self.service_name, "RefreshWorkflowTasks"
-        )
         domain = await resolve_domain(self.services, request.domain)
-        return await method(domain, request)
+        return await self.services.history.refresh_workflow_tasks(domain, request)
 
-
-def engine_method(services: Services, name: str, service: str, rpc: str) -> Any:
-    """The engine's method for a later-issue RPC, or UNIMPLEMENTED naming the RPC."""
-    method = getattr(services.history, name, None)
-    if method is None:
-        raise errors.UnimplementedError(f"{service}.{rpc} is not implemented by this server")
-    return method

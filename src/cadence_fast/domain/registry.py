@@ -37,7 +37,8 @@ from cadence_fast.persistence import errors as store_errors
 from cadence_fast.persistence.records import DomainRecord
 from cadence_fast.persistence.store import Store
 
-CLUSTER_NAME = "cluster0"  # same value as api.errors.CLUSTER_NAME (domain must not import api)
+#: The one cluster of this server; every domain is active in it (see the module docstring).
+CLUSTER_NAME = "cluster0"
 NAME_MAX_LENGTH = 1000
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 DAY_SECONDS = 24 * 3600
