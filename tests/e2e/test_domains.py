@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import grpc
@@ -19,6 +20,9 @@ from cadence.error import CadenceRpcError, DomainAlreadyExistsError, EntityNotEx
 from google.protobuf import field_mask_pb2
 
 from tests.conftest import ServerProcess, unique
+
+#: The `server_factory` fixture: ServerProcess's arguments, with the store optional.
+ServerFactory = Callable[..., ServerProcess]
 
 DAY = timedelta(days=1)
 
@@ -290,7 +294,7 @@ async def test_unbuilt_method_answers_unimplemented_naming_it(server: ServerProc
     assert "CreateSchedule" in (err.value.details() or "")
 
 
-async def test_domain_survives_a_restart(server_factory: type[ServerProcess]) -> None:
+async def test_domain_survives_a_restart(server_factory: ServerFactory) -> None:
     proc = server_factory().start()
     name = unique("durable")
     async with Client(domain=name, target=proc.address) as client:
@@ -306,7 +310,7 @@ async def test_domain_survives_a_restart(server_factory: type[ServerProcess]) ->
 
 
 async def test_other_process_sees_domain_changes_through_the_metadata_version(
-    server_factory: type[ServerProcess],
+    server_factory: ServerFactory,
 ) -> None:
     """Two servers on one SQLite file: B's cache follows A's writes without B being told."""
     a = server_factory().start()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import LISTEN_RE, ServerProcess, cli_command, free_port, sqlite_url
+
+#: The `server_factory` fixture: ServerProcess's arguments, with the store optional.
+ServerFactory = Callable[..., ServerProcess]
 
 
 def start_fails(*args: str) -> str:
@@ -42,12 +46,12 @@ def test_unknown_store_scheme_is_one_clear_line() -> None:
     assert "nosuchdb" in line
 
 
-def test_sigterm_exits_0(server_factory: type[ServerProcess]) -> None:
+def test_sigterm_exits_0(server_factory: ServerFactory) -> None:
     proc = server_factory().start()
     assert proc.stop(signal.SIGTERM) == 0
 
 
-def test_sigint_exits_0(server_factory: type[ServerProcess]) -> None:
+def test_sigint_exits_0(server_factory: ServerFactory) -> None:
     proc = server_factory().start()
     assert proc.stop(signal.SIGINT) == 0
 
