@@ -232,7 +232,7 @@ class MutableState:
         self.cron_schedule = ""
         self.expiration_time = 0
         self.buffered_seq = 0
-        self.parent = None  # (domain_id, domain_name, workflow_id, run_id, initiated_id) or None
+        self.parent: tuple | None = None  # (domain_id, domain_name, workflow_id, run_id, initiated_id)
         self.identity = ""
         self.last_update_time = 0
         self.history_size = 0

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from cadence_fast import errors
 from cadence_fast.history.shard import Shard
 from cadence_fast.persistence.records import TimerTask, TransferTask
 from cadence_fast.persistence.store import Store
@@ -76,9 +77,13 @@ class TransferQueue:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - retried: the outbox must not lose it
-                log.warning("shard %s: transfer task %s failed; retrying", self.shard.shard_id, t.task_id,
-                            exc_info=True)  # fmt: skip
+            except Exception as e:  # noqa: BLE001 - retried: the outbox must not lose it
+                if self._stopped or isinstance(e, errors.UnavailableError):
+                    # matching is stopping or busy: expected, and the task stays in the outbox
+                    log.debug("shard %s: transfer task %s: %s; retrying", self.shard.shard_id, t.task_id, e)
+                else:
+                    log.warning("shard %s: transfer task %s failed; retrying", self.shard.shard_id, t.task_id,
+                                exc_info=True)  # fmt: skip
                 await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
                 attempt += 1
 
