@@ -10,11 +10,24 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from cadence.api.v1 import workflow_pb2
-from cadence.api.v1.common_pb2 import WorkflowExecution
+from cadence.api.v1 import decision_pb2, workflow_pb2
+from cadence.api.v1.common_pb2 import WorkflowExecution, WorkflowType
 from cadence.api.v1.query_pb2 import QueryRejectCondition
+from cadence.api.v1.tasklist_pb2 import TaskList
 from cadence.error import QueryFailedError
-from issue4_helpers import TENANT, attrs, first, next_run, running, started_attrs, tenant_propagator, ts
+from issue4_helpers import (
+    TENANT,
+    attrs,
+    complete_decision,
+    first,
+    next_run,
+    poll_until_task,
+    respond,
+    running,
+    started_attrs,
+    tenant_propagator,
+    ts,
+)
 from workflows import finish, get_history, kind, kinds, result
 
 RUN_SECONDS = 45
@@ -130,3 +143,29 @@ async def test_query_a_continued_run(server: Any, domain: str) -> None:
         status = workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_CONTINUED_AS_NEW
         assert f"close_status={status}" in str(info.value)
         await result(env.client, next_run(close, execution), str)
+
+
+async def test_continue_as_new_with_a_signal_buffered_is_refused(server: Any, domain: str) -> None:
+    """A signal that arrives while the decision continuing as new is running must not be
+    lost with the old run: that decision fails (UNHANDLED_DECISION) and the next one sees
+    the signal."""
+    async with running(server.address, domain, worker=False) as env:
+        normal = TaskList(name=env.task_list)
+        execution = await env.start("I4HandDriven")
+        task = await poll_until_task(env.client, normal)
+        await env.client.signal_workflow(execution.workflow_id, "", "late", "do not lose me")
+        can = decision_pb2.Decision(
+            continue_as_new_workflow_execution_decision_attributes=decision_pb2.ContinueAsNewWorkflowExecutionDecisionAttributes(
+                workflow_type=WorkflowType(name="I4HandDriven"), task_list=normal
+            )
+        )
+        await respond(env.client, task, [can])
+        retry = await poll_until_task(env.client, normal)
+        ks = kinds(retry.history.events)
+        assert "workflow_execution_continued_as_new" not in ks
+        failed = attrs(first(list(retry.history.events), "decision_task_failed"))
+        assert failed.cause == workflow_pb2.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION
+        assert ks.index("decision_task_failed") < ks.index("workflow_execution_signaled")
+        await respond(env.client, retry, [complete_decision()])
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_completed", kinds(events)
