@@ -402,7 +402,7 @@ class ContinueAs:
     """Continues as a new run of another type, with a new execution timeout."""
 
     @workflow.run
-    async def run(self, target_type: str, value: str, timeout_seconds: int) -> str:
+    async def run(self, target_type: str, value: str, timeout_seconds: int) -> None:
         workflow.continue_as_new(
             value,
             workflow_type=target_type,
