@@ -2,7 +2,8 @@
 
 One server per variant (SIGTERM: a clean shutdown; SIGKILL: a crash), restarted on the same
 SQLite file and port while a user timer, a timer about to be cancelled, an activity retry
-backoff, a workflow retry backoff and a cron schedule are all pending. The worker and its
+backoff, a workflow retry backoff, a workflow execution timeout and a cron schedule are all
+pending. The worker and its
 client stay up across the restart (they retry UNAVAILABLE, as real workers do). Each
 pending thing must happen after the restart, exactly once, never early."""
 
@@ -53,6 +54,8 @@ async def test_timers_retries_and_cron_survive_a_restart(server_factory: Any, si
         policy = {"initial_interval": timedelta(seconds=PENDING_SECONDS), "maximum_attempts": 2}
         failing = await env.start("I4Fail", "retry me", retry_policy=policy)
         cron = await env.start("I4Echo", "tick", cron_schedule="@every 2s")
+        # A workflow execution timeout: the run waits for a signal that never comes.
+        idle = await env.start("I4Collector", 1, run_seconds=PENDING_SECONDS)
 
         # Everything is pending: both timers started, attempt 0 failed (its retry waits),
         # the failed first run continued by RETRY_POLICY (its next run waits its backoff).
@@ -110,6 +113,12 @@ async def test_timers_retries_and_cron_survive_a_restart(server_factory: Any, si
         scheduled = first(events, "decision_task_scheduled")
         assert ts(scheduled.event_time) >= ts(events[0].event_time) + PENDING_SECONDS - 0.001
         assert ts(scheduled.event_time) > down_at
+
+        # The run's execution timeout fires after the restart.
+        close, events = await finish(client, idle, within=30)
+        assert kind(close) == "workflow_execution_timed_out", kinds(events)
+        assert ts(close.event_time) >= ts(events[0].event_time) + PENDING_SECONDS
+        assert ts(close.event_time) > down_at
 
         # The cron schedule goes on after the restart, one run at a time.
         run, previous, runs_after = cron, "", 0
