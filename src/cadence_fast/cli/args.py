@@ -1,5 +1,9 @@
 """What the operator commands (`workflow`, `tasklist`) share: the domain flag, parsing what the
-user typed into request fields (errors name the flag), and calling the frontend."""
+user typed into request fields (errors name the flag), and calling the frontend.
+
+Protobuf and the generated stubs are imported by the functions that build requests, not
+here: registering the commands' flags must stay cheap (see cli.common).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,17 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from cadence.api.v1 import common_pb2, service_visibility_pb2_grpc, service_workflow_pb2_grpc
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
+from cadence_fast.cli.common import DEFAULT_ADDRESS, CliError, add_address, add_json, channel
 
-from cadence_fast.cli.common import CALL_METADATA, DEFAULT_ADDRESS, CliError, add_address, add_json, channel
+if TYPE_CHECKING:
+    from cadence.api.v1 import common_pb2, service_visibility_pb2_grpc, service_workflow_pb2_grpc
+    from google.protobuf.duration_pb2 import Duration
+    from google.protobuf.timestamp_pb2 import Timestamp
 
 DOMAIN_ENV = "CADENCE_CLI_DOMAIN"
-#: Deadline of an ordinary call (long polls set their own).
-CALL_SECONDS = 30.0
 
 
 def identity() -> str:
@@ -97,6 +100,8 @@ def parse_seconds(text: str | None, flag: str, required: bool = False, positive:
 
 
 def duration(seconds: float) -> Duration:
+    from google.protobuf.duration_pb2 import Duration
+
     d = Duration()
     d.FromNanoseconds(int(round(seconds * 1e9)))
     return d
@@ -119,6 +124,8 @@ def parse_json_values(text: str, flag: str) -> bytes:
 
 
 def read_input(args: argparse.Namespace, dest: str = "input", flag: str = "--input") -> common_pb2.Payload | None:
+    from cadence.api.v1 import common_pb2
+
     text = getattr(args, dest, None)
     path = getattr(args, f"{dest}_file", None)
     if text is not None and path:
@@ -136,6 +143,8 @@ def read_input(args: argparse.Namespace, dest: str = "input", flag: str = "--inp
 
 
 def parse_key_values(items: Iterable[str], flag: str) -> dict[str, common_pb2.Payload]:
+    from cadence.api.v1 import common_pb2
+
     out: dict[str, common_pb2.Payload] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -147,6 +156,8 @@ def parse_key_values(items: Iterable[str], flag: str) -> dict[str, common_pb2.Pa
 
 def parse_time(text: str, flag: str) -> Timestamp:
     """RFC 3339 (`2024-01-02T03:04:05Z`), epoch nanoseconds, or a duration back from now (`15m`, `2d`)."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
     ts = Timestamp()
     text = text.strip()
     if text.isdigit() and len(text) > 12:
@@ -197,12 +208,13 @@ def server_address(args: argparse.Namespace) -> str:
 
 
 def workflow_api(args: argparse.Namespace) -> service_workflow_pb2_grpc.WorkflowAPIStub:
+    from cadence.api.v1 import service_workflow_pb2_grpc
+
     return service_workflow_pb2_grpc.WorkflowAPIStub(channel(server_address(args)))
 
 
 def visibility_api(args: argparse.Namespace) -> service_visibility_pb2_grpc.VisibilityAPIStub:
+    from cadence.api.v1 import service_visibility_pb2_grpc
+
     return service_visibility_pb2_grpc.VisibilityAPIStub(channel(server_address(args)))
 
-
-def call(method: Callable[..., Any], request: Any, timeout: float = CALL_SECONDS) -> Any:
-    return method(request, timeout=timeout, metadata=CALL_METADATA)

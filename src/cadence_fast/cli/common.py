@@ -1,4 +1,8 @@
-"""What the client-side commands share: the server address, output, errors."""
+"""What the client-side commands share: the server address, output, errors.
+
+gRPC and protobuf are imported inside the functions that use them: every `cadence-fast`
+call builds the whole parser, and `--help` or a flag error should not pay for them.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,11 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-from google.protobuf import json_format
-from google.protobuf.message import Message
-from grpc_status import rpc_status
+if TYPE_CHECKING:
+    import grpc
+    from google.protobuf.message import Message
 
 DEFAULT_ADDRESS = "127.0.0.1:7833"
 CALL_METADATA = (
@@ -36,7 +39,18 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def channel(address: str) -> grpc.Channel:
+    import grpc
+
     return grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)])
+
+
+#: Deadline of an ordinary call (long polls set their own).
+CALL_SECONDS = 30.0
+
+
+def call(method: Callable[..., Any], request: Any, timeout: float = CALL_SECONDS) -> Any:
+    """One unary call of a generated stub, with the caller metadata Cadence frontends expect."""
+    return method(request, timeout=timeout, metadata=CALL_METADATA)
 
 
 class CliError(Exception):
@@ -44,6 +58,9 @@ class CliError(Exception):
 
 
 def describe_rpc_error(e: grpc.RpcError) -> str:
+    import grpc
+    from grpc_status import rpc_status
+
     code = e.code() if hasattr(e, "code") else None
     details = e.details() if hasattr(e, "details") else str(e)
     kind = ""
@@ -63,6 +80,8 @@ def run_command(fn: Callable[[argparse.Namespace], int | None]) -> Callable[[arg
     """Wrap a handler: RPC and user errors become one line on stderr and exit 1."""
 
     def handler(args: argparse.Namespace) -> int:
+        import grpc
+
         try:
             return int(fn(args) or 0)
         except grpc.RpcError as e:
@@ -78,10 +97,14 @@ def run_command(fn: Callable[[argparse.Namespace], int | None]) -> Callable[[arg
 
 
 def to_dict(message: Message) -> dict[str, Any]:
+    from google.protobuf import json_format
+
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
 def print_json(value: Any) -> None:
+    from google.protobuf.message import Message
+
     if isinstance(value, Message):
         value = to_dict(value)
     print(json.dumps(value, indent=2, sort_keys=True, default=str))

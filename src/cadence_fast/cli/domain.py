@@ -11,18 +11,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
-
-from cadence.api.v1 import domain_pb2
-from cadence.api.v1 import service_domain_pb2 as pb
-from cadence.api.v1.service_domain_pb2_grpc import DomainAPIStub
-from google.protobuf import field_mask_pb2
+from typing import TYPE_CHECKING, Any
 
 from cadence_fast.cli.common import (
-    CALL_METADATA,
     CliError,
     add_address,
     add_json,
+    call,
     channel,
     print_fields,
     print_json,
@@ -30,6 +25,10 @@ from cadence_fast.cli.common import (
     run_command,
     to_dict,
 )
+
+if TYPE_CHECKING:
+    from cadence.api.v1 import domain_pb2
+    from cadence.api.v1.service_domain_pb2_grpc import DomainAPIStub
 
 RPC_TIMEOUT = 10.0
 DEFAULT_RETENTION_DAYS = 3  # the `cadence` CLI's default
@@ -135,21 +134,27 @@ def _days(days: int) -> timedelta:
 
 
 def _stub(args: argparse.Namespace) -> DomainAPIStub:
+    from cadence.api.v1.service_domain_pb2_grpc import DomainAPIStub
+
     return DomainAPIStub(channel(args.address))
 
 
 def _call(method: Any, request: Any) -> Any:
-    return method(request, timeout=RPC_TIMEOUT, metadata=CALL_METADATA)
+    return call(method, request, RPC_TIMEOUT)
 
 
 # --- output ------------------------------------------------------------------------------------
 
 
 def _status_name(status: int) -> str:
+    from cadence.api.v1 import domain_pb2
+
     return domain_pb2.DomainStatus.Name(status).removeprefix("DOMAIN_STATUS_") if status else "INVALID"
 
 
 def _archival_name(status: int) -> str:
+    from cadence.api.v1 import domain_pb2
+
     return domain_pb2.ArchivalStatus.Name(status).removeprefix("ARCHIVAL_STATUS_")
 
 
@@ -189,6 +194,8 @@ def _print_domain(domain: domain_pb2.Domain) -> None:
 
 
 def _register(args: argparse.Namespace) -> None:
+    from cadence.api.v1 import service_domain_pb2 as pb
+
     name = _name(args)
     request = pb.RegisterDomainRequest(
         name=name,
@@ -208,6 +215,8 @@ def _register(args: argparse.Namespace) -> None:
 
 
 def _describe(args: argparse.Namespace) -> None:
+    from cadence.api.v1 import service_domain_pb2 as pb
+
     name = _name(args, required=not args.domain_id)
     if name and args.domain_id:
         raise CliError("give a domain name or --domain_id, not both")
@@ -222,6 +231,8 @@ def _describe(args: argparse.Namespace) -> None:
 
 
 def _list(args: argparse.Namespace) -> None:
+    from cadence.api.v1 import service_domain_pb2 as pb
+
     if args.page_size <= 0:
         raise CliError(f"--page_size must be positive, got {args.page_size}")
     stub = _stub(args)
@@ -264,6 +275,9 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _update(args: argparse.Namespace) -> None:
+    from cadence.api.v1 import service_domain_pb2 as pb
+    from google.protobuf import field_mask_pb2
+
     name = _name(args)
     request = pb.UpdateDomainRequest(name=name)
     paths: list[str] = []
@@ -302,6 +316,8 @@ def _update(args: argparse.Namespace) -> None:
 
 
 def _deprecate(args: argparse.Namespace) -> None:
+    from cadence.api.v1 import service_domain_pb2 as pb
+
     name = _name(args)
     _call(_stub(args).DeprecateDomain, pb.DeprecateDomainRequest(name=name))
     if args.json:
@@ -311,6 +327,8 @@ def _deprecate(args: argparse.Namespace) -> None:
 
 
 def _delete(args: argparse.Namespace) -> None:
+    from cadence.api.v1 import service_domain_pb2 as pb
+
     name = _name(args)
     _call(_stub(args).DeleteDomain, pb.DeleteDomainRequest(name=name))
     if args.json:

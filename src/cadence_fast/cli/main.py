@@ -1,7 +1,9 @@
 """`cadence-fast`: the server and the operator's commands.
 
 Each command group lives in its own module with a `register(subparsers)` function;
-a command's handler returns the process exit code.
+a command's handler returns the process exit code. Every call builds the whole parser, so
+the group modules import gRPC, protobuf and the store layer inside their handlers
+(tests/cli/test_cli_startup.py keeps `--help` and `schema` free of them).
 """
 
 from __future__ import annotations

@@ -1,20 +1,22 @@
 """How the workflow commands show Cadence messages to a person: times, payloads, history events.
 
 Kept apart from the commands so `workflow show`, `observe` and `run` render events the same way.
-Everything here is pure (message in, text out).
+Everything here is pure (message in, text out). Protobuf is imported where a message is read,
+not at import: the commands' parser is built on every call (see cli.common).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cadence.api.v1 import history_pb2, workflow_pb2
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
+if TYPE_CHECKING:
+    from cadence.api.v1 import history_pb2, workflow_pb2
+    from google.protobuf.descriptor import FieldDescriptor
+    from google.protobuf.duration_pb2 import Duration
+    from google.protobuf.message import Message
+    from google.protobuf.timestamp_pb2 import Timestamp
 
 #: The events that end a run (what GetWorkflowExecutionHistory's CLOSE_EVENT filter returns).
 CLOSE_EVENTS = frozenset(
@@ -163,6 +165,8 @@ def _common_prefix(names: list[str]) -> str:
 
 def value_text(field: FieldDescriptor, value: Any, limit: int) -> str:
     """One attribute value, compact: payloads as their text, names instead of wrappers."""
+    from google.protobuf.descriptor import FieldDescriptor
+
     if field.type == FieldDescriptor.TYPE_ENUM:
         return enum_name(field, value)
     if field.type == FieldDescriptor.TYPE_BYTES:
@@ -198,6 +202,8 @@ def value_text(field: FieldDescriptor, value: Any, limit: int) -> str:
 
 def message_text(msg: Message, limit: int, only: tuple[str, ...] | None = None) -> str:
     """`key=value, ...` for the set fields of msg (those in `only`, in its order, when given)."""
+    from google.protobuf.descriptor import FieldDescriptor
+
     present = {f.name: (f, v) for f, v in msg.ListFields()}
     names = only if only is not None else tuple(n for n in present if n not in NOISE)
     parts = []

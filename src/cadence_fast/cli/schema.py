@@ -9,18 +9,16 @@ not open. Server databases (PostgreSQL, MySQL) are set up here before the first
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cadence_fast.config import DEFAULT_DB
-from cadence_fast.persistence.errors import StoreError
-from cadence_fast.persistence.registry import create_store
-from cadence_fast.persistence.sqlcommon import redact_url
-from cadence_fast.persistence.store import Store
+
+if TYPE_CHECKING:
+    from cadence_fast.persistence.store import Store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _handler(fn: Callable[[Store, argparse.Namespace], Coroutine[Any, Any, int]]) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
+        # The store layer (and the adapter plugins it discovers) loads only when a command runs.
+        import asyncio
+
+        from cadence_fast.persistence.errors import StoreError
+        from cadence_fast.persistence.registry import create_store
+
         try:
             store = create_store(args.store)
         except ValueError as e:
@@ -66,6 +70,8 @@ def _handler(fn: Callable[[Store, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 async def _setup(store: Store, args: argparse.Namespace) -> int:
+    from cadence_fast.persistence.sqlcommon import redact_url
+
     before = await store.schema_version()
     after = await store.setup_schema()
     if before == after:
@@ -78,6 +84,8 @@ async def _setup(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _update(store: Store, args: argparse.Namespace) -> int:
+    from cadence_fast.persistence.sqlcommon import redact_url
+
     before = await store.schema_version()
     if before is None:
         print(

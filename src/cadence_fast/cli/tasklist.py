@@ -3,34 +3,41 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-from cadence.api.v1 import service_workflow_pb2, tasklist_pb2
+from typing import TYPE_CHECKING, Any
 
 from cadence_fast.cli import render
-from cadence_fast.cli.args import add_group_flags, call, leaf, require, resolve_domain, workflow_api
+from cadence_fast.cli.args import add_group_flags, leaf, require, resolve_domain, workflow_api
 from cadence_fast.cli.common import (
     CliError,
+    call,
     print_fields,
     print_json,
     print_table,
     run_command,
 )
 
+if TYPE_CHECKING:
+    from cadence.api.v1 import tasklist_pb2
+
+#: --tasklisttype → the TaskListType value's name (looked up when the request is built).
 TASK_LIST_TYPES = {
-    "decision": tasklist_pb2.TASK_LIST_TYPE_DECISION,
-    "activity": tasklist_pb2.TASK_LIST_TYPE_ACTIVITY,
+    "decision": "TASK_LIST_TYPE_DECISION",
+    "activity": "TASK_LIST_TYPE_ACTIVITY",
 }
 
 
 def task_list_type(text: str) -> int:
+    from cadence.api.v1 import tasklist_pb2
+
     key = text.strip().lower()
     if key not in TASK_LIST_TYPES:
         raise CliError(f"--tasklisttype: unknown value {text!r} (one of: decision, activity)")
-    return TASK_LIST_TYPES[key]
+    return tasklist_pb2.TaskListType.Value(TASK_LIST_TYPES[key])
 
 
 def task_list(args: argparse.Namespace) -> tasklist_pb2.TaskList:
+    from cadence.api.v1 import tasklist_pb2
+
     return tasklist_pb2.TaskList(name=require(args.tasklist, "--tasklist"), kind=tasklist_pb2.TASK_LIST_KIND_NORMAL)
 
 
@@ -43,6 +50,8 @@ def poller_rows(pollers: Any) -> list[list[Any]]:
 
 @run_command
 def cmd_describe(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_workflow_pb2
+
     domain = resolve_domain(args)
     kind = task_list_type(args.tasklisttype)
     req = service_workflow_pb2.DescribeTaskListRequest(
@@ -72,6 +81,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_list_partition(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_workflow_pb2
+
     domain = resolve_domain(args)
     req = service_workflow_pb2.ListTaskListPartitionsRequest(domain=domain, task_list=task_list(args))
     resp = call(workflow_api(args).ListTaskListPartitions, req)
@@ -90,6 +101,8 @@ def cmd_list_partition(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_list(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_workflow_pb2
+
     domain = resolve_domain(args)
     resp = call(workflow_api(args).GetTaskListsByDomain, service_workflow_pb2.GetTaskListsByDomainRequest(domain=domain))
     if args.json:

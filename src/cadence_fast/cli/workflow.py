@@ -15,24 +15,12 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
-
-import grpc
-from cadence.api.v1 import (
-    common_pb2,
-    history_pb2,
-    query_pb2,
-    service_workflow_pb2,
-    service_workflow_pb2_grpc,
-    tasklist_pb2,
-    workflow_pb2,
-)
+from typing import TYPE_CHECKING, Any
 
 from cadence_fast.cli import render, workflow_list
 from cadence_fast.cli.args import (
     add_group_flags,
     add_input,
-    call,
     duration,
     identity,
     leaf,
@@ -45,29 +33,42 @@ from cadence_fast.cli.args import (
     resolve_domain,
     workflow_api,
 )
-from cadence_fast.cli.common import CliError, print_fields, print_json, print_table, run_command, to_dict
+from cadence_fast.cli.common import (
+    CliError,
+    call,
+    print_fields,
+    print_json,
+    print_table,
+    run_command,
+    to_dict,
+)
+
+if TYPE_CHECKING:
+    from cadence.api.v1 import common_pb2, history_pb2, service_workflow_pb2, service_workflow_pb2_grpc
 
 #: One long poll of GetWorkflowExecutionHistory; the server answers shortly before it.
 POLL_SECONDS = 60.0
 DEFAULT_DECISION_TIMEOUT = 10
 DEFAULT_FIELD_LENGTH = 100
 
+#: --workflowidreusepolicy → the WorkflowIdReusePolicy value's name (looked up when the request
+#: is built, so that parsing flags needs no protobuf).
 REUSE_POLICIES = {
     # Go CLI numbering (0..3) and names, both accepted.
-    "0": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-    "1": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-    "2": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-    "3": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING,
-    "allowduplicatefailedonly": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-    "allowduplicate": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-    "rejectduplicate": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-    "terminateifrunning": workflow_pb2.WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING,
+    "0": "WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY",
+    "1": "WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE",
+    "2": "WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE",
+    "3": "WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING",
+    "allowduplicatefailedonly": "WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY",
+    "allowduplicate": "WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE",
+    "rejectduplicate": "WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE",
+    "terminateifrunning": "WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING",
 }
 
-
+#: --query_reject_condition → the QueryRejectCondition value's name.
 QUERY_REJECT_CONDITIONS = {
-    "not_open": query_pb2.QUERY_REJECT_CONDITION_NOT_OPEN,
-    "not_completed_cleanly": query_pb2.QUERY_REJECT_CONDITION_NOT_COMPLETED_CLEANLY,
+    "not_open": "QUERY_REJECT_CONDITION_NOT_OPEN",
+    "not_completed_cleanly": "QUERY_REJECT_CONDITION_NOT_COMPLETED_CLEANLY",
 }
 
 #: The close event of a run → the status word printed for it.
@@ -139,6 +140,8 @@ def field_limit(args: argparse.Namespace) -> int:
 
 
 def execution(args: argparse.Namespace) -> common_pb2.WorkflowExecution:
+    from cadence.api.v1 import common_pb2
+
     return common_pb2.WorkflowExecution(
         workflow_id=require(args.workflow_id, "--workflow_id"), run_id=args.run_id or ""
     )
@@ -149,6 +152,8 @@ def execution(args: argparse.Namespace) -> common_pb2.WorkflowExecution:
 
 
 def build_start_request(args: argparse.Namespace, domain: str) -> service_workflow_pb2.StartWorkflowExecutionRequest:
+    from cadence.api.v1 import common_pb2, service_workflow_pb2, tasklist_pb2, workflow_pb2
+
     tasklist = require(args.tasklist, "--tasklist")
     wtype = require(args.workflow_type, "--workflow_type")
     exec_timeout = parse_seconds(args.execution_timeout, "--execution_timeout", required=True)
@@ -169,7 +174,7 @@ def build_start_request(args: argparse.Namespace, domain: str) -> service_workfl
         req.input.CopyFrom(payload)
     policy = parse_choice(args.reuse_policy, REUSE_POLICIES, "--workflowidreusepolicy")
     if policy is not None:
-        req.workflow_id_reuse_policy = policy
+        req.workflow_id_reuse_policy = workflow_pb2.WorkflowIdReusePolicy.Value(policy)
     if args.cron:
         req.cron_schedule = args.cron
     delay = parse_seconds(args.delay_start, "--delay_start_seconds", positive=False)
@@ -189,6 +194,8 @@ def build_start_request(args: argparse.Namespace, domain: str) -> service_workfl
 
 
 def retry_policy(args: argparse.Namespace) -> common_pb2.RetryPolicy | None:
+    from cadence.api.v1 import common_pb2
+
     given = [args.retry_attempts, args.retry_interval, args.retry_backoff, args.retry_max_interval, args.retry_expiration]
     if all(v is None for v in given):
         return None
@@ -225,6 +232,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_run(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import common_pb2
+
     domain = resolve_domain(args)
     req = build_start_request(args, domain)
     stub = workflow_api(args)
@@ -256,6 +265,9 @@ def wait_for_close(
     deadline: float | None,
 ) -> history_pb2.HistoryEvent:
     """Long-poll the close event of one run (the client's way of getting a result)."""
+    import grpc
+    from cadence.api.v1 import history_pb2, service_workflow_pb2
+
     req = service_workflow_pb2.GetWorkflowExecutionHistoryRequest(
         domain=domain,
         workflow_execution=execution,
@@ -338,6 +350,8 @@ def json_or_text(data: bytes) -> Any:
 
 @run_command
 def cmd_signal_with_start(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_workflow_pb2
+
     domain = resolve_domain(args)
     start = build_start_request(args, domain)
     req = service_workflow_pb2.SignalWithStartWorkflowExecutionRequest(
@@ -361,6 +375,8 @@ def cmd_signal_with_start(args: argparse.Namespace) -> int:
 def history_pages(
     stub: service_workflow_pb2_grpc.WorkflowAPIStub, domain: str, execution: common_pb2.WorkflowExecution
 ) -> Iterator[history_pb2.HistoryEvent]:
+    from cadence.api.v1 import service_workflow_pb2
+
     token = b""
     while True:
         req = service_workflow_pb2.GetWorkflowExecutionHistoryRequest(
@@ -402,6 +418,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 @run_command
 def cmd_observe(args: argparse.Namespace) -> int:
     """Follow a run's history as it grows, one line per event, until the run closes."""
+    import grpc
+    from cadence.api.v1 import service_workflow_pb2
+
     domain = resolve_domain(args)
     stub = workflow_api(args)
     execution_ = execution(args)
@@ -450,6 +469,8 @@ def cmd_observe(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_describe(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_workflow_pb2
+
     domain = resolve_domain(args)
     req = service_workflow_pb2.DescribeWorkflowExecutionRequest(domain=domain, workflow_execution=execution(args))
     resp = call(workflow_api(args).DescribeWorkflowExecution, req)
@@ -525,6 +546,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_query(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import query_pb2, service_workflow_pb2
+
     domain = resolve_domain(args)
     query = query_pb2.WorkflowQuery(query_type=require(args.query_type, "--query_type"))
     payload = read_input(args)
@@ -533,7 +556,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     req = service_workflow_pb2.QueryWorkflowRequest(domain=domain, workflow_execution=execution(args), query=query)
     condition = parse_choice(args.query_reject_condition, QUERY_REJECT_CONDITIONS, "--query_reject_condition")
     if condition is not None:
-        req.query_reject_condition = condition
+        req.query_reject_condition = query_pb2.QueryRejectCondition.Value(condition)
     resp = call(workflow_api(args).QueryWorkflow, req)
     if resp.HasField("query_rejected"):
         field = resp.query_rejected.DESCRIPTOR.fields_by_name["close_status"]
@@ -552,6 +575,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_signal(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_workflow_pb2
+
     domain = resolve_domain(args)
     req = service_workflow_pb2.SignalWorkflowExecutionRequest(
         domain=domain, workflow_execution=execution(args), identity=identity(),
@@ -567,6 +592,8 @@ def cmd_signal(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_cancel(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_workflow_pb2
+
     domain = resolve_domain(args)
     req = service_workflow_pb2.RequestCancelWorkflowExecutionRequest(
         domain=domain, workflow_execution=execution(args), identity=identity(),
@@ -579,6 +606,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_terminate(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import common_pb2, service_workflow_pb2
+
     domain = resolve_domain(args)
     req = service_workflow_pb2.TerminateWorkflowExecutionRequest(
         domain=domain, workflow_execution=execution(args), reason=args.reason or "", identity=identity()
@@ -611,6 +640,8 @@ def reset_event_id(
 
 @run_command
 def cmd_reset(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_workflow_pb2
+
     domain = resolve_domain(args)
     stub = workflow_api(args)
     execution_ = execution(args)

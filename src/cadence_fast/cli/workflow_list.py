@@ -9,22 +9,27 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from cadence.api.v1 import service_visibility_pb2, visibility_pb2, workflow_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
+from typing import TYPE_CHECKING, Any
 
 from cadence_fast.cli import render
-from cadence_fast.cli.args import call, leaf, parse_choice, parse_time, resolve_domain, visibility_api
-from cadence_fast.cli.common import CliError, print_json, print_table, run_command, to_dict
+from cadence_fast.cli.args import leaf, parse_choice, parse_time, resolve_domain, visibility_api
+from cadence_fast.cli.common import CliError, call, print_json, print_table, run_command, to_dict
 
+if TYPE_CHECKING:
+    from cadence.api.v1 import workflow_pb2
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    #: One page of executions and the token of the next, from a page token.
+    Fetch = Callable[[bytes], tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]]
+
+#: --status → the WorkflowExecutionCloseStatus value's name (looked up when the request is built).
 CLOSE_STATUSES = {
-    "completed": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_COMPLETED,
-    "failed": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_FAILED,
-    "canceled": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_CANCELED,
-    "terminated": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_TERMINATED,
-    "continued_as_new": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_CONTINUED_AS_NEW,
-    "timed_out": workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_TIMED_OUT,
+    "completed": "WORKFLOW_EXECUTION_CLOSE_STATUS_COMPLETED",
+    "failed": "WORKFLOW_EXECUTION_CLOSE_STATUS_FAILED",
+    "canceled": "WORKFLOW_EXECUTION_CLOSE_STATUS_CANCELED",
+    "terminated": "WORKFLOW_EXECUTION_CLOSE_STATUS_TERMINATED",
+    "continued_as_new": "WORKFLOW_EXECUTION_CLOSE_STATUS_CONTINUED_AS_NEW",
+    "timed_out": "WORKFLOW_EXECUTION_CLOSE_STATUS_TIMED_OUT",
 }
 
 
@@ -49,9 +54,6 @@ def execution_rows(
             row.append(render.value_text(info.DESCRIPTOR.fields_by_name["search_attributes"], info.search_attributes, 0))
         rows.append(row)
     return headers, rows
-
-
-Fetch = Callable[[bytes], tuple[Sequence[workflow_pb2.WorkflowExecutionInfo], bytes]]
 
 
 def page_through(fetch: Fetch, args: argparse.Namespace, mode: str) -> int:
@@ -124,6 +126,9 @@ def check_pagesize(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_list(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_visibility_pb2, visibility_pb2, workflow_pb2
+    from google.protobuf.timestamp_pb2 import Timestamp
+
     domain = resolve_domain(args)
     stub = visibility_api(args)
     pagesize = check_pagesize(args)
@@ -172,7 +177,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         else:
             req = service_visibility_pb2.ListClosedWorkflowExecutionsRequest(next_page_token=token, **common)
             if status is not None:
-                req.status_filter.status = status
+                req.status_filter.status = workflow_pb2.WorkflowExecutionCloseStatus.Value(status)
             resp = call(stub.ListClosedWorkflowExecutions, req)
         return resp.executions, resp.next_page_token
 
@@ -180,6 +185,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def now_timestamp() -> Timestamp:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
     ts = Timestamp()
     ts.FromNanoseconds(time.time_ns())
     return ts
@@ -187,6 +194,8 @@ def now_timestamp() -> Timestamp:
 
 @run_command
 def cmd_scan(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_visibility_pb2
+
     domain = resolve_domain(args)
     stub = visibility_api(args)
     pagesize = check_pagesize(args)
@@ -204,6 +213,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 @run_command
 def cmd_count(args: argparse.Namespace) -> int:
+    from cadence.api.v1 import service_visibility_pb2
+
     domain = resolve_domain(args)
     req = service_visibility_pb2.CountWorkflowExecutionsRequest(domain=domain, query=args.query)
     resp = call(visibility_api(args).CountWorkflowExecutions, req)
