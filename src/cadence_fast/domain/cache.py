@@ -75,7 +75,6 @@ class DomainCache:
         self._by_id: dict[str, DomainEntry] = {}
         self._version = -1  # metadata version the dicts reflect; -1: reload on next refresh
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -109,11 +108,6 @@ class DomainCache:
 
     # --- freshness ------------------------------------------------------------------------
 
-    def invalidate(self) -> None:
-        """Forget the version seen: the poller reloads everything at once."""
-        self._version = -1
-        self._wake.set()
-
     async def refresh(self, force: bool = False) -> None:
         """Reload every domain if the store's metadata version moved (or force)."""
         async with self._lock:
@@ -146,9 +140,7 @@ class DomainCache:
 
     async def _poll(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            self._wake.clear()
+            await asyncio.sleep(self.poll_interval)
             try:
                 await self.refresh()
             except store_errors.StoreError as e:

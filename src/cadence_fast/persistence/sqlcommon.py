@@ -150,9 +150,6 @@ class Dialect:
 POSTGRES = Dialect("postgres")
 MYSQL = Dialect("mysql")
 
-SCHEMA_COMMAND = "cadence-fast schema setup --store {url}"
-
-
 # --- page tokens (opaque to callers) ---------------------------------------------------
 
 
