@@ -40,6 +40,13 @@ def mysql_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=SERVER_DATABASES)
+def server_db(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(kind, url) of the session database of each SQL server, "postgres" or "mysql"."""
+    url = request.getfixturevalue("pg_url" if request.param == "postgres" else "mysql_url")
+    return request.param, url
+
+
+@pytest.fixture(params=SERVER_DATABASES)
 def server_store_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh PostgreSQL / MariaDB database with the schema set up, for real server processes."""
     with server_store(request.param) as url:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
-import pytest
 
 from cadence_fast.persistence import create_store
 from cadence_fast.persistence.records import DomainRecord
 from cadence_fast.persistence.testing.factories import create_op, owned_shard, uid
-from tests.plugins.databases import SERVER_DATABASES, mysql_connect
+from tests.plugins.databases import mysql_connect
 
 
 def _kill_sessions(kind: str, url: str) -> int:
@@ -37,14 +36,8 @@ def _kill_sessions(kind: str, url: str) -> int:
     return len(ids)
 
 
-@pytest.fixture(params=SERVER_DATABASES)
-def db(request: pytest.FixtureRequest) -> tuple[str, str]:
-    url = request.getfixturevalue("pg_url" if request.param == "postgres" else "mysql_url")
-    return request.param, url
-
-
-def test_dead_idle_connections_are_replaced(db: tuple[str, str]) -> None:
-    kind, base = db
+def test_dead_idle_connections_are_replaced(server_db: tuple[str, str]) -> None:
+    kind, base = server_db
     url = f"{base}?pool_size=2"
 
     async def scenario() -> None:

@@ -16,19 +16,12 @@ from cadence_fast.persistence import create_store
 from cadence_fast.persistence.errors import NotFound, StoreError
 from cadence_fast.persistence.testing.factories import create_op, owned_shard, uid
 from cadence_fast.persistence.visibility_query import VisibilityQuery
-from tests.plugins.databases import SERVER_DATABASES
 
 BAD_ID = {"postgres": "nul\x00inside", "mysql": "x" * 300}
 
 
-@pytest.fixture(params=SERVER_DATABASES)
-def db(request: pytest.FixtureRequest) -> tuple[str, str]:
-    url = request.getfixturevalue("pg_url" if request.param == "postgres" else "mysql_url")
-    return request.param, url
-
-
-def test_refused_value_fails_only_its_op(db: tuple[str, str]) -> None:
-    kind, url = db
+def test_refused_value_fails_only_its_op(server_db: tuple[str, str]) -> None:
+    kind, url = server_db
 
     async def scenario() -> None:
         store = create_store(url)
@@ -59,8 +52,8 @@ def test_refused_value_fails_only_its_op(db: tuple[str, str]) -> None:
     asyncio.run(scenario())
 
 
-def test_malformed_page_tokens_are_bad_requests(db: tuple[str, str]) -> None:
-    _, url = db
+def test_malformed_page_tokens_are_bad_requests(server_db: tuple[str, str]) -> None:
+    _, url = server_db
 
     async def scenario() -> None:
         store = create_store(url)

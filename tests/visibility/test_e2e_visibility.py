@@ -111,6 +111,10 @@ def server(
             drop_mysql_database(store)
 
 
+#: A list of executions (named: `Env.list` shadows the builtin in the class's annotations).
+Infos = list[workflow_pb2.WorkflowExecutionInfo]
+
+
 class Env:
     def __init__(self, client: Client, task_list: str) -> None:
         self.client = client
@@ -124,31 +128,18 @@ class Env:
         options.setdefault("task_start_to_close_timeout", timedelta(seconds=10))
         return await self.client.start_workflow(wf, *args, **options)
 
-    async def list(self, query: str, page_size: int = 1000) -> list[workflow_pb2.WorkflowExecutionInfo]:
-        out: list[workflow_pb2.WorkflowExecutionInfo] = []
-        token = b""
-        while True:
-            resp = await self.vis.ListWorkflowExecutions(
-                pb.ListWorkflowExecutionsRequest(
-                    domain=self.domain, query=query, page_size=page_size, next_page_token=token
-                ),
-                timeout=30,
-            )
-            out.extend(resp.executions)
-            token = resp.next_page_token
-            if not token:
-                return out
+    async def list(self, query: str, page_size: int = 1000) -> Infos:
+        return await self._all_pages(self.vis.ListWorkflowExecutions, pb.ListWorkflowExecutionsRequest, query, page_size)
 
-    async def scan(self, query: str, page_size: int) -> list[workflow_pb2.WorkflowExecutionInfo]:
-        out: list[workflow_pb2.WorkflowExecutionInfo] = []
+    async def scan(self, query: str, page_size: int) -> Infos:
+        return await self._all_pages(self.vis.ScanWorkflowExecutions, pb.ScanWorkflowExecutionsRequest, query, page_size)
+
+    async def _all_pages(self, method: Any, request_type: Any, query: str, page_size: int) -> Infos:
+        out: Infos = []
         token = b""
         while True:
-            resp = await self.vis.ScanWorkflowExecutions(
-                pb.ScanWorkflowExecutionsRequest(
-                    domain=self.domain, query=query, page_size=page_size, next_page_token=token
-                ),
-                timeout=30,
-            )
+            request = request_type(domain=self.domain, query=query, page_size=page_size, next_page_token=token)
+            resp = await method(request, timeout=30)
             out.extend(resp.executions)
             token = resp.next_page_token
             if not token:
