@@ -179,7 +179,7 @@ class MutableState:
         "close_event_id", "retry_policy", "attempt", "cron_schedule", "expiration_time", "buffered_seq",
         "parent", "identity", "last_update_time", "history_size", "decision_backoff_until", "retention",
         "decision_identity", "start_input", "start_header", "sticky_task_list", "sticky_schedule_to_start",
-        "decision_sticky",
+        "decision_sticky", "cron_overlap_policy",
     )  # fmt: skip
     __slots__ = INFO_FIELDS + (
         "activities",
@@ -246,6 +246,7 @@ class MutableState:
         self.sticky_task_list = ""
         self.sticky_schedule_to_start = 0
         self.decision_sticky = False  # the pending decision was scheduled on the sticky list
+        self.cron_overlap_policy = 0  # api.v1 CronOverlapPolicy, kept by every run of a cron chain
         # maps (rows of their own in the store)
         self.activities: dict = {}  # schedule id -> ActivityInfo
         self.activity_ids: dict = {}  # activity id -> schedule id

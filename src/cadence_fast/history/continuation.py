@@ -41,6 +41,17 @@ def retry_backoff(ms: Any, reason: str, now: int) -> int | None:
     )
 
 
+def _cron_backoff(ms: Any, now: int) -> int | None:
+    """Go's GetCronBackoffDuration: the schedule anchored at the run's execution time (start +
+    first-decision backoff), with the run's overlap policy; None if it never fires again."""
+    try:
+        return cron.backoff_for_cron(
+            ms.cron_schedule, ms.execution_time or ms.start_time, now, overlap_policy=ms.cron_overlap_policy
+        )
+    except cron.CronError:
+        return None
+
+
 def close_or_continue(
     engine: HistoryEngine,
     ms: Any,
@@ -67,9 +78,10 @@ def close_or_continue(
                 attrs.failure.CopyFrom(failure)
             continue_as_new(engine, ms, mut, domain, attrs, completed_id)
             return True
-    if ms.cron_schedule and status in (CloseStatus.COMPLETED, CloseStatus.FAILED, CloseStatus.TIMED_OUT):
+    backoff = _cron_backoff(ms, mut.now) if ms.cron_schedule else None
+    if backoff is not None and status in (CloseStatus.COMPLETED, CloseStatus.FAILED, CloseStatus.TIMED_OUT):
         attrs = decision_pb2.ContinueAsNewWorkflowExecutionDecisionAttributes(
-            backoff_start_interval=core.dur(cron.backoff_ns(ms.cron_schedule, mut.now)),
+            backoff_start_interval=core.dur(backoff),
             initiator=workflow_pb2.CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE,
         )
         if failure is not None:
@@ -98,7 +110,7 @@ def continue_as_new(
         identity=ms.identity,
         request_id=str(uuid.uuid4()),
         cron_schedule=attrs.cron_schedule or ms.cron_schedule,
-        cron_overlap_policy=attrs.cron_overlap_policy,
+        cron_overlap_policy=attrs.cron_overlap_policy or ms.cron_overlap_policy,  # type: ignore[arg-type]
     )
     req.workflow_type.name = attrs.workflow_type.name or ms.workflow_type
     req.task_list.name = attrs.task_list.name or ms.task_list
@@ -171,6 +183,7 @@ def continue_as_new(
     for name in ("header", "memo", "search_attributes"):
         if req.HasField(name):
             getattr(event, name).CopyFrom(getattr(req, name))
+    event.cron_overlap_policy = req.cron_overlap_policy
     ms.add_event(mut, workflow_execution_continued_as_new_event_attributes=event)
     engine.close_run(ms, mut, CloseStatus.CONTINUED_AS_NEW)
     mut.new_run = (new_ms, create)

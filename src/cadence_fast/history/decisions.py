@@ -56,15 +56,6 @@ class DecisionHandler:
         domain: DomainEntry,
     ) -> None:
         self.engine._check_decision_token(ms, token)
-        had_buffered = bool(ms.buffered)
-        if had_buffered:
-            for d in request.decisions:
-                if d.WhichOneof("attributes") in _COMPLETION_KINDS:
-                    raise DecisionFailed(
-                        C.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION,
-                        "cannot complete workflow, new pending decisions were scheduled while this decision was "
-                        "processing",
-                    )
         completed = ms.complete_decision(mut, request.identity, request.binary_checksum)
         sticky = request.sticky_attributes
         if request.HasField("sticky_attributes") and sticky.worker_task_list.name:
@@ -77,6 +68,15 @@ class DecisionHandler:
             if not ms.is_open():
                 break  # decisions after a completion decision are ignored, as Go Cadence does
             kind = d.WhichOneof("attributes")
+            if kind in _COMPLETION_KINDS and ms.buffered:
+                # Events arrived while the decider worked: it must see them before closing the
+                # run (Go: hasUnhandledEventsBeforeDecisions, re-evaluated after a CancelTimer
+                # that dropped a buffered firing).
+                raise DecisionFailed(
+                    C.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION,
+                    "cannot complete workflow, new pending decisions were scheduled while this decision was "
+                    "processing",
+                )
             if kind is None:
                 raise DecisionFailed(
                     C.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION, "Decision attributes not set."

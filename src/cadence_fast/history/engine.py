@@ -568,6 +568,7 @@ class HistoryEngine:
         ms.identity = req.identity
         ms.retention = domain.retention_seconds * NS
         ms.cron_schedule = req.cron_schedule
+        ms.cron_overlap_policy = int(req.cron_overlap_policy)
         if req.HasField("memo"):
             ms.memo = req.memo.SerializeToString()
         if req.HasField("search_attributes"):

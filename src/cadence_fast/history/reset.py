@@ -107,6 +107,22 @@ def _new_run(
     failed.decision_task_failed_event_attributes.new_run_id = run_id
     failed.decision_task_failed_event_attributes.request_id = request.request_id
     ms.decision_attempt = 0
+    # Activities that had started are running for the base run's worker, which can no longer
+    # report to this run: fail them now (Go: workflowResetter.failInflightActivity). Those not
+    # started stay pending and are dispatched again.
+    for schedule_id in sorted(ms.activities):
+        a = ms.activities[schedule_id]
+        if a.started_id > 0:
+            ms.add_event(
+                mut,
+                activity_task_failed_event_attributes=history_pb2.ActivityTaskFailedEventAttributes(
+                    failure=common_pb2.Failure(reason=request.reason or "reset"),
+                    scheduled_event_id=schedule_id,
+                    started_event_id=a.started_id,
+                    identity="cadence-history",
+                ),
+            )
+            ms.delete_activity(mut, schedule_id)
     if not request.skip_signal_reapply:
         for e in events:
             if e.event_id >= request.decision_finish_event_id and e.HasField(
@@ -153,6 +169,7 @@ def _started(ms: Any, e: Any, a: Any, domains: dict[str, str]) -> None:
     ms.first_run_id = a.first_execution_run_id or ms.run_id
     ms.attempt = a.attempt
     ms.cron_schedule = a.cron_schedule
+    ms.cron_overlap_policy = int(a.cron_overlap_policy)
     ms.identity = a.identity
     if a.HasField("memo"):
         ms.memo = a.memo.SerializeToString()
