@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -251,5 +252,33 @@ async def test_timer_fires_and_cancel(tmp_path: Path) -> None:
         await env.complete_decision(task.task_token, [cancel, complete_workflow()])
         events = await env.history_events(wf)
         assert kinds(events)[-2:] == ["timer_canceled", "workflow_execution_completed"]
+    finally:
+        await env.close()
+
+
+async def test_cancel_of_a_buffered_firing_then_complete_in_one_decision(tmp_path: Path) -> None:
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, _ = await env.start()
+        task = await env.poll_decision()
+        assert task is not None
+        await env.complete_decision(task.task_token, [start_timer("t1", 0.3)])
+        await env.signal(wf, "wake", '""')
+        task = await env.poll_decision()
+        assert task is not None
+        await asyncio.sleep(0.8)  # the timer fires while this decision is started: buffered
+        assert "timer_fired" not in kinds(await env.history_events(wf))
+        cancel = decision_pb2.Decision(
+            cancel_timer_decision_attributes=decision_pb2.CancelTimerDecisionAttributes(timer_id="t1")
+        )
+        await env.complete_decision(task.task_token, [cancel, complete_workflow()])
+        events = await env.history_events(wf)
+        assert kinds(events)[-3:] == [
+            "decision_task_completed",
+            "timer_canceled",
+            "workflow_execution_completed",
+        ]
+        assert "timer_fired" not in kinds(events)
+        assert_dense(events)
     finally:
         await env.close()

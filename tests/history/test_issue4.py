@@ -181,7 +181,7 @@ async def test_reset_replays_to_the_point_and_continues(tmp_path: Path) -> None:
         failed = events[reset_point - 1].decision_task_failed_event_attributes
         assert failed.cause == workflow_pb2.DECISION_TASK_FAILED_CAUSE_RESET_WORKFLOW
         assert failed.base_run_id == base_run and failed.new_run_id == resp.run_id
-        # activity "b" was pending at the point: pending again in the new run, and delivered
+        # activity "b" was pending (not started) at the point: pending again in the new run, and delivered
         b = await env.poll_activity("slow")
         assert b is not None and b.activity_id == "b" and b.workflow_execution.run_id == resp.run_id
         task = await env.poll_decision()
@@ -189,5 +189,46 @@ async def test_reset_replays_to_the_point_and_continues(tmp_path: Path) -> None:
         await env.complete_decision(task.task_token, [complete_workflow()])
         close = await env.close_event(wf)
         assert close is not None and close.HasField("workflow_execution_completed_event_attributes")
+    finally:
+        await env.close()
+
+
+async def test_reset_fails_activities_started_before_the_point(tmp_path: Path) -> None:
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, base_run = await env.start()
+        task = await env.poll_decision()
+        assert task is not None
+        await env.complete_decision(task.task_token, [schedule_activity("slow", task_list="acts")])
+        running = await env.poll_activity("acts")
+        assert running is not None
+        await env.signal(wf, "note", '"x"')
+        task = await env.poll_decision()
+        assert task is not None
+        point = task.started_event_id + 1
+        await env.complete_decision(task.task_token, [])
+        resp = await env.history.reset_workflow(
+            env.domain,
+            service_workflow_pb2.ResetWorkflowExecutionRequest(
+                domain=DOMAIN,
+                workflow_execution=execution(wf, base_run),
+                reason="redo",
+                decision_finish_event_id=point,
+            ),
+        )
+        events = await env.history_events(wf, resp.run_id)
+        after = events[point - 1 :]
+        assert kinds(after)[:2] == ["decision_task_failed", "activity_task_failed"]
+        failed = after[1].activity_task_failed_event_attributes
+        assert (
+            failed.failure.reason == "redo"
+            and failed.scheduled_event_id == 5
+            and failed.started_event_id == 6
+        )
+        # the base run's worker can no longer report it
+        with pytest.raises(errors.EntityNotExistsError):
+            await env.history.respond_activity_task_completed(
+                service_worker_pb2.RespondActivityTaskCompletedRequest(task_token=running.task_token)
+            )
     finally:
         await env.close()
