@@ -1,5 +1,6 @@
-"""What the operator commands (`workflow`, `tasklist`) share: the domain flag, parsing what the
-user typed into request fields (errors name the flag), and calling the frontend.
+"""What the operator commands (`workflow`, `tasklist`; `domain` for its stub) share: the domain
+flag, parsing what the user typed into request fields (errors name the flag), and calling the
+frontend.
 
 Protobuf and the generated stubs are imported by the functions that build requests, not
 here: registering the commands' flags must stay cheap (see cli.common).
@@ -20,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 from cadence_fast.cli.common import DEFAULT_ADDRESS, CliError, add_address, add_json, channel
 
 if TYPE_CHECKING:
-    from cadence.api.v1 import common_pb2, service_visibility_pb2_grpc, service_workflow_pb2_grpc
+    from cadence.api.v1 import (
+        common_pb2,
+        service_domain_pb2_grpc,
+        service_visibility_pb2_grpc,
+        service_workflow_pb2_grpc,
+    )
     from google.protobuf.duration_pb2 import Duration
     from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -205,6 +211,12 @@ def server_address(args: argparse.Namespace) -> str:
     if group and args.address == leaf_default:
         return str(group)
     return str(args.address)
+
+
+def domain_api(args: argparse.Namespace) -> service_domain_pb2_grpc.DomainAPIStub:
+    from cadence.api.v1 import service_domain_pb2_grpc
+
+    return service_domain_pb2_grpc.DomainAPIStub(channel(server_address(args)))
 
 
 def workflow_api(args: argparse.Namespace) -> service_workflow_pb2_grpc.WorkflowAPIStub:

@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from cadence_fast.cli.args import domain_api
 from cadence_fast.cli.common import (
     CliError,
     add_address,
     add_json,
     call,
-    channel,
     print_fields,
     print_json,
     print_table,
@@ -28,7 +28,6 @@ from cadence_fast.cli.common import (
 
 if TYPE_CHECKING:
     from cadence.api.v1 import domain_pb2
-    from cadence.api.v1.service_domain_pb2_grpc import DomainAPIStub
 
 RPC_TIMEOUT = 10.0
 DEFAULT_RETENTION_DAYS = 3  # the `cadence` CLI's default
@@ -133,12 +132,6 @@ def _days(days: int) -> timedelta:
     return timedelta(days=days)
 
 
-def _stub(args: argparse.Namespace) -> DomainAPIStub:
-    from cadence.api.v1.service_domain_pb2_grpc import DomainAPIStub
-
-    return DomainAPIStub(channel(args.address))
-
-
 def _call(method: Any, request: Any) -> Any:
     return call(method, request, RPC_TIMEOUT)
 
@@ -206,7 +199,7 @@ def _register(args: argparse.Namespace) -> None:
         active_cluster_name=args.active_cluster,
     )
     request.workflow_execution_retention_period.FromTimedelta(_days(args.retention))
-    stub = _stub(args)
+    stub = domain_api(args)
     _call(stub.RegisterDomain, request)
     if args.json:
         print_json(_call(stub.DescribeDomain, pb.DescribeDomainRequest(name=name)).domain)
@@ -223,7 +216,7 @@ def _describe(args: argparse.Namespace) -> None:
     request = (
         pb.DescribeDomainRequest(id=args.domain_id) if args.domain_id else pb.DescribeDomainRequest(name=name)
     )
-    domain = _call(_stub(args).DescribeDomain, request).domain
+    domain = _call(domain_api(args).DescribeDomain, request).domain
     if args.json:
         print_json(domain)
     else:
@@ -235,7 +228,7 @@ def _list(args: argparse.Namespace) -> None:
 
     if args.page_size <= 0:
         raise CliError(f"--page_size must be positive, got {args.page_size}")
-    stub = _stub(args)
+    stub = domain_api(args)
     domains: list[domain_pb2.Domain] = []
     token = b""
     while True:
@@ -308,7 +301,7 @@ def _update(args: argparse.Namespace) -> None:
             "--data, --add_bad_binary, --remove_bad_binary, --active_cluster"
         )
     request.update_mask.CopyFrom(field_mask_pb2.FieldMask(paths=paths))
-    domain = _call(_stub(args).UpdateDomain, request).domain
+    domain = _call(domain_api(args).UpdateDomain, request).domain
     if args.json:
         print_json(domain)
     else:
@@ -319,7 +312,7 @@ def _deprecate(args: argparse.Namespace) -> None:
     from cadence.api.v1 import service_domain_pb2 as pb
 
     name = _name(args)
-    _call(_stub(args).DeprecateDomain, pb.DeprecateDomainRequest(name=name))
+    _call(domain_api(args).DeprecateDomain, pb.DeprecateDomainRequest(name=name))
     if args.json:
         print_json({"name": name, "status": "DEPRECATED"})
     else:
@@ -330,7 +323,7 @@ def _delete(args: argparse.Namespace) -> None:
     from cadence.api.v1 import service_domain_pb2 as pb
 
     name = _name(args)
-    _call(_stub(args).DeleteDomain, pb.DeleteDomainRequest(name=name))
+    _call(domain_api(args).DeleteDomain, pb.DeleteDomainRequest(name=name))
     if args.json:
         print_json({"name": name, "deleted": True})
     else:

@@ -114,6 +114,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_task_list(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tasklist", "--tl", dest="tasklist", help="task list name (required)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     group = sub.add_parser(
         "tasklist", aliases=["tl"], help="inspect task lists",
@@ -123,7 +127,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     gsub = group.add_subparsers(dest="tasklist_command", metavar="COMMAND")
 
     p = leaf(gsub, "describe", "pollers and backlog of a task list", ["desc"])
-    p.add_argument("--tasklist", "--tl", dest="tasklist", help="task list name (required)")
+    _add_task_list(p)
     p.add_argument(
         "--tasklisttype", "--tlt", dest="tasklisttype", default="decision",
         help="decision (default) or activity",
@@ -131,7 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_describe)
 
     p = leaf(gsub, "list-partition", "partitions of a task list and the hosts owning them", ["lp"])
-    p.add_argument("--tasklist", "--tl", dest="tasklist", help="task list name (required)")
+    _add_task_list(p)
     p.set_defaults(handler=cmd_list_partition)
 
     p = leaf(gsub, "list", "the task lists of a domain", ["l"])

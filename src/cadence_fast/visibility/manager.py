@@ -103,9 +103,8 @@ class VisibilityManager:
             # WorkflowExecutionStatus continues the close statuses two places up (COMPLETED = 3).
             info.execution_status = r.close_status + 2  # type: ignore[assignment]
         elif r.execution_time and r.execution_time > time.time_ns():
-            info.execution_status = (
-                workflow_pb2.WORKFLOW_EXECUTION_STATUS_PENDING
-            )  # delayed start / cron backoff
+            # Its first decision waits for a delayed start or a cron / retry backoff.
+            info.execution_status = workflow_pb2.WORKFLOW_EXECUTION_STATUS_PENDING
         else:
             info.execution_status = workflow_pb2.WORKFLOW_EXECUTION_STATUS_STARTED
         if r.memo:
