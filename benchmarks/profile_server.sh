@@ -4,7 +4,8 @@
 #
 #   benchmarks/profile_server.sh OUT_DIR [cadence-fast bench flags, e.g. -w 2000 -a 1]
 # Writes OUT_DIR/server.raw (py-spy collapsed stacks), OUT_DIR/bench.json, and prints the
-# per-layer summary (benchmarks/profile_summary.py). PYSPY_EXTRA adds py-spy flags (--idle, --gil).
+# per-layer summary (benchmarks/profile_summary.py). PYSPY_FLAGS replaces the sampling flags
+# (default --nonblocking; e.g. PYSPY_FLAGS=--native to see C frames: grpc, upb, uvloop, sqlite).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 venv=${BENCH_SERVER_VENV:-/work/bench-venv}
@@ -19,11 +20,20 @@ cleanup() { [[ -n $spy ]] && kill -INT "$spy" 2>/dev/null; kill "$server" 2>/dev
 trap cleanup EXIT
 for _ in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.5; done
 # shellcheck disable=SC2086
-"$venv/bin/py-spy" record --format raw --threads --nonblocking --rate 250 ${PYSPY_EXTRA:-} \
+"$venv/bin/py-spy" record --format raw --threads --rate 250 ${PYSPY_FLAGS---nonblocking} \
   -o "$out/server.raw" --pid "$server" >"$out/py-spy.log" 2>&1 &
 spy=$!
 sleep 1
+cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }  # utime + stime, clock ticks
 echo "load: $(uptime)"
+before=$(cpu)
 "$venv/bin/cadence-fast" bench --address "127.0.0.1:$port" --json "$@" | tee "$out/bench.json"
+after=$(cpu)
 kill -INT "$spy"; wait "$spy" || true; spy=
+"$venv/bin/python" - "$out/bench.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); ticks = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
+print(f"server CPU: {ticks:.1f} s over {b['seconds']} s wall ({100 * ticks / b['seconds']:.0f} % of one core), "
+      f"{1000 * ticks / max(1, b['completed']):.2f} ms CPU per workflow (py-spy sampling included)")
+PY
 "$venv/bin/python" "$here/profile_summary.py" "$out/server.raw"
