@@ -31,7 +31,9 @@ def core_module(name: str, impl: str) -> ModuleType:
         pytest.skip(f"compiled _core unavailable: {e}")
     if not _core.is_compiled():
         pytest.skip("compiled _core not measured: CADENCE_FAST_PURE=1 (run from a `pip install .` build)")
-    return getattr(_core, name)  # type: ignore[no-any-return]
+    module: ModuleType = getattr(_core, name)
+    assert str(module.__file__).endswith((".so", ".pyd")), f"{module.__file__} is not an extension module"
+    return module
 
 
 def run(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[T]]) -> T:
