@@ -1,4 +1,4 @@
-"""What every servicer shares: error mapping and UNIMPLEMENTED for methods not built yet.
+"""What every servicer shares: error mapping, and UNIMPLEMENTED for the RPCs it does not serve.
 
 A servicer subclasses `ApiServicer` and the generated `*APIServicer` base. Every RPC of
 the generated base that the subclass defines is wrapped so that any exception becomes

@@ -1,4 +1,5 @@
-"""uber.cadence.api.v1.ScheduleAPI."""
+"""uber.cadence.api.v1.ScheduleAPI: registered without handlers, so that every schedule call
+answers UNIMPLEMENTED naming its method (api.base) rather than an anonymous unknown-service error."""
 
 from __future__ import annotations
 
