@@ -97,15 +97,17 @@ async def test_schedule_starts_on_its_boundary(
         await terminate(env.client, execution)
 
 
-@pytest.mark.xfail(strict=True, reason="finding F3 in /work/notes/issue4-findings.md")
 async def test_cron_overlap_policies(server: Any, domain: str) -> None:
     """Runs of 3 s on an every-2-s schedule: each run misses a tick. SKIPPED (the default)
-    waits for the next tick; BUFFER_ONE starts the missed run as soon as the last closes."""
+    waits for the next tick of the run's grid (its execution time + k * 2 s); BUFFER_ONE
+    starts the missed run as soon as the last one closes. The policy stays with the chain."""
     async with running(server.address, domain) as env:
 
-        async def second_run_backoff(policy: int) -> float:
+        async def second_run(policy: int) -> tuple[float, float]:
+            """The second run's backoff, and where it starts on the first run's grid."""
             execution = await env.start("I4Timer", 3.0, cron_schedule=EVERY, cron_overlap_policy=policy)
-            close, _ = await finish(env.client, execution, within=20)
+            close, events = await finish(env.client, execution, within=20)
+            grid_origin = ts(events[0].event_time) + ts(started_attrs(events).first_decision_task_backoff)
             second = next_run(close, execution)
             events = await wait_until(
                 env.client,
@@ -116,11 +118,14 @@ async def test_cron_overlap_policies(server: Any, domain: str) -> None:
             started = started_attrs(events)
             assert started.initiator == CRON and started.cron_overlap_policy == policy
             await terminate(env.client, WorkflowExecution(workflow_id=execution.workflow_id))
-            return ts(started.first_decision_task_backoff)
+            backoff = ts(started.first_decision_task_backoff)
+            return backoff, (ts(events[0].event_time) + backoff - grid_origin) % 2
 
-        skipped, buffered = await asyncio.gather(
-            second_run_backoff(workflow_pb2.CRON_OVERLAP_POLICY_SKIPPED),
-            second_run_backoff(workflow_pb2.CRON_OVERLAP_POLICY_BUFFER_ONE),
+        (skipped, on_grid), (buffered, _) = await asyncio.gather(
+            second_run(workflow_pb2.CRON_OVERLAP_POLICY_SKIPPED),
+            second_run(workflow_pb2.CRON_OVERLAP_POLICY_BUFFER_ONE),
         )
         assert skipped > 0
+        # On a tick of the grid (backoffs are whole seconds, rounded up: up to 1 s after).
+        assert on_grid < 1.01 or on_grid > 1.99, on_grid
         assert buffered == 0

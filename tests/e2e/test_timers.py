@@ -9,7 +9,6 @@ import asyncio
 import time
 from typing import Any
 
-import pytest
 from cadence.api.v1 import decision_pb2
 from cadence.api.v1 import service_worker_pb2 as W
 from cadence.api.v1.common_pb2 import WorkflowExecution
@@ -131,7 +130,6 @@ async def test_cancelling_a_timer_whose_firing_is_buffered(server: Any, domain: 
         await terminate(env.client, execution)
 
 
-@pytest.mark.xfail(strict=True, reason="finding F1 in /work/notes/issue4-findings.md")
 async def test_cancel_of_a_buffered_firing_then_complete_in_one_decision(server: Any, domain: str) -> None:
     """CancelTimer then CompleteWorkflowExecution (the order the Python client emits them,
     client-contract 4c): once the cancel dropped the buffered firing nothing is unhandled,
