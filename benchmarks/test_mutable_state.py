@@ -1,7 +1,7 @@
 """The mutable-state builder (`_core.mutable_state`), compiled and pure.
 
 - a long history: a run of 500 sequential activities built transition by transition
-  (2,500 transitions, 3,003 events), each ending in what the engine writes (map delta,
+  (2,003 transitions, 3,005 events), each ending in what the engine writes (map delta,
   encoded info, history batch bytes);
 - 1,000 decisions: one RespondDecisionTaskCompleted carrying 1,000 ScheduleActivityTask
   decisions applied by the engine's DecisionHandler, plus its write set;

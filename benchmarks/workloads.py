@@ -165,7 +165,7 @@ def complete_activity(core: ModuleType, engine: HistoryEngine, ms: Any, schedule
 def run_to_decision(core: ModuleType, handler: decisions.DecisionHandler, activities: int) -> Any:
     """A run that executed `activities` activities one after the other and has its next decision started.
 
-    6 events and 5 transitions per activity: the history of a long-lived workflow.
+    6 events and 4 transitions per activity: the history of a long-lived workflow.
     """
     ms = new_run(core)
     now = NOW
