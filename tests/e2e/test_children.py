@@ -9,9 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from cadence.api.v1 import workflow_pb2
+from cadence.api.v1 import decision_pb2, workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
-from issue4_helpers import attrs, count, first, running, started_attrs, terminate, wait_until
+from cadence.api.v1.tasklist_pb2 import TaskList
+from issue4_helpers import (
+    attrs,
+    count,
+    first,
+    poll_until_task,
+    respond,
+    running,
+    started_attrs,
+    terminate,
+    wait_until,
+)
 from workflows import finish, get_history, kind, kinds, result, wait_close
 
 T = workflow_pb2
@@ -266,3 +277,100 @@ async def test_terminated_parent_applies_its_close_policy(server: Any, domain: s
         await terminate(env.client, parent)
         close = await wait_close(env.client, child)
         assert kind(close) == "workflow_execution_terminated"
+
+
+# --- raw decisions: child_workflow_only against a workflow that is not a child ----------
+
+
+async def test_child_workflow_only_refuses_a_workflow_that_is_not_a_child(server: Any, domain: str) -> None:
+    """SignalExternal and RequestCancelExternal with child_workflow_only=true on an
+    unrelated workflow fail with their cause; the target gets neither. (The client sets
+    child_workflow_only only for its own children; a Go worker can send anything.)"""
+    async with running(server.address, domain, worker=False) as env:
+        normal = TaskList(name=env.task_list)
+        target = await env.start("I4HandDriven", task_list=f"{env.task_list}-target")
+        execution = await env.start("I4HandDriven")
+        task = await poll_until_task(env.client, normal)
+        target_execution = WorkflowExecution(workflow_id=target.workflow_id)
+        signal = decision_pb2.SignalExternalWorkflowExecutionDecisionAttributes(
+            domain=domain, workflow_execution=target_execution, signal_name="add", child_workflow_only=True
+        )
+        cancel = decision_pb2.RequestCancelExternalWorkflowExecutionDecisionAttributes(
+            domain=domain, workflow_execution=target_execution, child_workflow_only=True
+        )
+        await respond(
+            env.client,
+            task,
+            [
+                decision_pb2.Decision(signal_external_workflow_execution_decision_attributes=signal),
+                decision_pb2.Decision(request_cancel_external_workflow_execution_decision_attributes=cancel),
+            ],
+        )
+        events = await wait_until(
+            env.client,
+            execution,
+            lambda e: (
+                {
+                    "signal_external_workflow_execution_failed",
+                    "request_cancel_external_workflow_execution_failed",
+                }
+                <= set(kinds(e))
+            ),
+            "both failures",
+        )
+        assert "external_workflow_execution_signaled" not in kinds(events)
+        assert "external_workflow_execution_cancel_requested" not in kinds(events)
+        signal_failed = attrs(first(events, "signal_external_workflow_execution_failed"))
+        assert (
+            signal_failed.cause
+            == T.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION
+        )
+        assert (
+            signal_failed.initiated_event_id
+            == first(events, "signal_external_workflow_execution_initiated").event_id
+        )
+        cancel_failed = attrs(first(events, "request_cancel_external_workflow_execution_failed"))
+        assert (
+            cancel_failed.cause
+            == T.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION
+        )
+        target_events = await get_history(env.client, target)
+        assert not {"workflow_execution_signaled", "workflow_execution_cancel_requested"} & set(
+            kinds(target_events)
+        )
+        for run in (execution, target):
+            await terminate(env.client, run)
+
+
+async def test_cancel_external_of_an_unrelated_workflow(server: Any, domain: str) -> None:
+    """Without child_workflow_only, RequestCancelExternal reaches any workflow."""
+    async with running(server.address, domain, worker=False) as env:
+        normal = TaskList(name=env.task_list)
+        target = await env.start("I4HandDriven", task_list=f"{env.task_list}-target")
+        execution = await env.start("I4HandDriven")
+        task = await poll_until_task(env.client, normal)
+        cancel = decision_pb2.RequestCancelExternalWorkflowExecutionDecisionAttributes(
+            domain=domain, workflow_execution=WorkflowExecution(workflow_id=target.workflow_id)
+        )
+        await respond(
+            env.client,
+            task,
+            [decision_pb2.Decision(request_cancel_external_workflow_execution_decision_attributes=cancel)],
+        )
+        events = await wait_until(
+            env.client,
+            execution,
+            lambda e: "external_workflow_execution_cancel_requested" in kinds(e),
+            "ExternalWorkflowExecutionCancelRequested",
+        )
+        initiated = first(events, "request_cancel_external_workflow_execution_initiated")
+        requested = attrs(first(events, "external_workflow_execution_cancel_requested"))
+        assert requested.initiated_event_id == initiated.event_id
+        target_events = await get_history(env.client, target)
+        cancel_requested = attrs(first(target_events, "workflow_execution_cancel_requested"))
+        assert (
+            cancel_requested.external_execution_info.workflow_execution.workflow_id == execution.workflow_id
+        )
+        assert cancel_requested.external_execution_info.initiated_id == initiated.event_id
+        for run in (execution, target):
+            await terminate(env.client, run)
