@@ -9,7 +9,7 @@ import asyncio
 import time
 from typing import Any
 
-from cadence.api.v1 import decision_pb2
+from cadence.api.v1 import decision_pb2, workflow_pb2
 from cadence.api.v1 import service_worker_pb2 as W
 from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.tasklist_pb2 import TaskList
@@ -162,3 +162,19 @@ async def test_cancelling_an_unknown_timer_fails(server: Any, domain: str) -> No
             attrs(failed).decision_task_completed_event_id
             == first(events, "decision_task_completed").event_id
         )
+
+
+async def test_starting_a_timer_id_twice_fails_the_decision(server: Any, domain: str) -> None:
+    async with running(server.address, domain, worker=False) as env:
+        normal = TaskList(name=env.task_list)
+        execution = await env.start("I4HandDriven")
+        task = await poll_until_task(env.client, normal)
+        await respond(env.client, task, [timer_decision("twice", 60), timer_decision("twice", 60)])
+        events = await wait_until(
+            env.client, execution, lambda e: "decision_task_failed" in kinds(e), "failure"
+        )
+        failed = attrs(first(events, "decision_task_failed"))
+        assert failed.cause == workflow_pb2.DECISION_TASK_FAILED_CAUSE_START_TIMER_DUPLICATE_ID
+        # The failed decision wrote nothing: no timer was started.
+        assert "timer_started" not in kinds(events)
+        await terminate(env.client, execution)
