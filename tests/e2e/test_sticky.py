@@ -13,10 +13,12 @@ import uuid
 from typing import Any
 
 import grpc
+import pytest
 from cadence.api.v1 import service_worker_pb2 as W
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.tasklist_pb2 import TaskList
 from issue4_helpers import (
+    GO_IDENTITY,
     STICKY,
     attrs,
     complete_decision,
@@ -156,3 +158,47 @@ async def test_reset_sticky_task_list(server: Any, domain: str) -> None:
         history = await close_with(env, second, execution)
         assert "decision_task_timed_out" not in kinds(history)
         assert history == await get_history(env.client, execution)
+
+
+async def test_sticky_task_waiting_in_the_backlog(server: Any, domain: str) -> None:
+    """The sticky worker polls only after the decision was added (it was busy): the task
+    waits on the sticky list and still carries only the new events."""
+    async with running(server.address, domain, worker=False) as env:
+        normal, sticky = lists(env)
+        execution = await env.start(HAND_DRIVEN)
+        first = await poll_until_task(env.client, normal)
+        await touch(env, sticky)
+        await respond(env.client, first, sticky=sticky, schedule_to_start=10)
+        await env.client.signal_workflow(execution.workflow_id, "", "nudge")
+        await asyncio.sleep(0.5)
+        second = await poll_until_task(env.client, sticky, within=5)
+        assert second.history.events[0].event_id == first.started_event_id + 1
+        assert kinds(second.history.events)[-1] == "decision_task_started"
+        await close_with(env, second, execution)
+
+
+@pytest.mark.xfail(strict=True, reason="finding F4 in /work/notes/issue4-findings.md")
+async def test_failed_sticky_decision_goes_back_to_the_normal_list(server: Any, domain: str) -> None:
+    """A worker that fails a decision lost its cached state: the retry goes to the normal
+    list with the whole history (Go clears stickiness on RespondDecisionTaskFailed)."""
+    async with running(server.address, domain, worker=False) as env:
+        normal, sticky = lists(env)
+        execution = await env.start(HAND_DRIVEN)
+        first = await poll_until_task(env.client, normal)
+        waiting = asyncio.ensure_future(poll_decision(env.client, sticky, 10))
+        await respond(env.client, first, sticky=sticky, schedule_to_start=30)
+        await env.client.signal_workflow(execution.workflow_id, "", "nudge")
+        second = await waiting
+        assert second.task_token
+        await env.client.worker_stub.RespondDecisionTaskFailed(
+            W.RespondDecisionTaskFailedRequest(
+                task_token=second.task_token,
+                cause=workflow_pb2.DECISION_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                identity=GO_IDENTITY,
+            ),
+            timeout=10,
+        )
+        await touch(env, sticky)  # alive, but no longer trusted with this run
+        third = await poll_until_task(env.client, normal, within=10)
+        assert kind(third.history.events[0]) == "workflow_execution_started"
+        await close_with(env, third, execution)
