@@ -7,8 +7,8 @@ hot-path benchmark measures BOTH builds of `_core` in one run:
 - ``pure``: `cadence_fast._core.load_pure(name)`, a second, uncompiled instance of the
   very same source file.
 
-From the editable development install (CADENCE_FAST_PURE=1) the ``compiled`` cases skip
-with a reason: there is nothing compiled to measure there.
+From the editable development install (nothing compiled) the suite switches itself to
+CADENCE_FAST_PURE=1 and the ``compiled`` cases skip with a reason.
 
 Benchmarks are synchronous functions; async code (stores, the engine) runs on one uvloop
 loop per module (`loop` fixture), as it does in the server.
@@ -17,10 +17,20 @@ loop per module (`loop` fixture), as it does in the server.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Iterator
 
 import pytest
-from support import IMPLS
+
+try:
+    import cadence_fast._core  # noqa: F401
+except ImportError:  # NotCompiledError: the editable install; only the pure build can be measured
+    os.environ["CADENCE_FAST_PURE"] = "1"
+    for _name in [m for m in sys.modules if m.startswith("cadence_fast._core")]:
+        del sys.modules[_name]
+
+from support import IMPLS  # noqa: E402
 
 
 @pytest.fixture(params=IMPLS)
