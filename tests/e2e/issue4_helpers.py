@@ -517,6 +517,31 @@ class ParentOfRetried:
         )
 
 
+@registry.activity(name="i4_stall")
+async def stall(seconds: float) -> list[Any]:
+    """Attempt 0 heartbeats its progress once, then stalls past its heartbeat timeout;
+    the next attempt returns the heartbeat details it was handed."""
+    info = activity.info()
+    ATTEMPTS[info.workflow_id].append((info.attempt, activity.heartbeat_details(), time.time()))
+    if info.attempt == 0:
+        activity.heartbeat("progress 7")
+        await asyncio.sleep(seconds)
+    return list(activity.heartbeat_details())
+
+
+@registry.workflow(name="I4HeartbeatRetry")
+class HeartbeatRetry:
+    @workflow.run
+    async def run(self) -> list[Any]:
+        return await act(
+            "i4_stall",
+            list,
+            3.0,
+            heartbeat_timeout=timedelta(seconds=1),
+            retry_policy=retry_policy(1, 3),
+        )
+
+
 # --- running things ------------------------------------------------------------------
 
 #: Reconnect to a restarted server within a second instead of gRPC's default backoff.

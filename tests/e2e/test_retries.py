@@ -226,3 +226,17 @@ async def test_workflow_retry_stops_at_its_expiration(server: Any, domain: str) 
         close, events = await finish(env.client, execution)
         assert kind(close) == "workflow_execution_failed", kinds(events)
         assert started_attrs(events).expiration_time.seconds > 0
+
+
+async def test_heartbeat_timeout_retry_carries_the_last_heartbeat(server: Any, domain: str) -> None:
+    """Attempt 0 heartbeats "progress 7", then misses its 1 s heartbeat timeout; the
+    retry is handed those details, so it can resume where the first attempt was."""
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4HeartbeatRetry")
+        assert await result(env.client, execution, list) == ["progress 7"]
+        assert [(a, d) for a, d, _ in ATTEMPTS[execution.workflow_id]] == [(0, []), (1, ["progress 7"])]
+        events = await get_history(env.client, execution)
+        assert "activity_task_timed_out" not in kinds(events)
+        started = attrs(first(events, "activity_task_started"))
+        assert started.attempt == 1
+        assert "HEARTBEAT" in started.last_failure.reason, started.last_failure
