@@ -685,8 +685,15 @@ def check_history(events: list[history_pb2.HistoryEvent]) -> None:
             assert kind(events[i - 1]) not in CLOSES, f"event after the close event: {where(i)}"
         a = _attrs(event)
 
-        # Decision outputs sit contiguously right after DecisionTaskCompleted.
-        if k in DECISION_OUTPUTS:
+        # Decision outputs sit contiguously right after DecisionTaskCompleted. A run closed
+        # by its timeout with a retry policy also ends ContinuedAsNew, but that close comes from
+        # the timer, not a decision: it names no DecisionTaskCompleted (Go: EmptyEventID).
+        timer_driven_close = (
+            k == "workflow_execution_continued_as_new"
+            and a.decision_task_completed_event_id == 0
+            and a.initiator != workflow_pb2.CONTINUE_AS_NEW_INITIATOR_DECIDER
+        )
+        if k in DECISION_OUTPUTS and not timer_driven_close:
             prev = kind(events[i - 1])
             assert prev == "decision_task_completed" or prev in DECISION_OUTPUTS, (
                 f"stray decision output: {where(i)}"
