@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import grpc
+import pytest
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.service_workflow_pb2 import (
@@ -18,6 +20,7 @@ from cadence.api.v1.service_workflow_pb2 import (
     ResetWorkflowExecutionRequest,
     RestartWorkflowExecutionRequest,
 )
+from cadence.error import CadenceRpcError
 from cadence.worker import Worker
 from issue4_helpers import (
     attrs,
@@ -249,3 +252,50 @@ async def test_reset_fails_an_activity_started_before_the_point(server: Any, dom
         close, new = await finish(env.client, new_run)
         assert kind(close) == "workflow_execution_failed", kinds(new)
         assert "activity_task_timed_out" not in kinds(new)
+
+
+@pytest.mark.xfail(strict=True, reason="finding F5 in /work/notes/issue4-findings.md")
+async def test_reset_retried_with_its_request_id_is_not_applied_twice(server: Any, domain: str) -> None:
+    """A client that retries a reset (same request_id) gets the run the first call made;
+    that run is not reset again (nor terminated). Go: ResetWorkflowExecution dedups on the
+    current run's create request id."""
+    async with running(server.address, domain) as env:
+        execution, point = await steps_waiting_for_go(env)
+        request = ResetWorkflowExecutionRequest(
+            domain=domain,
+            workflow_execution=execution,
+            reason="e2e reset",
+            decision_finish_event_id=point,
+            request_id=str(uuid.uuid4()),
+        )
+        first_reply = await env.client.workflow_stub.ResetWorkflowExecution(request, timeout=30)
+        again = await env.client.workflow_stub.ResetWorkflowExecution(request, timeout=30)
+        assert again.run_id == first_reply.run_id
+        new_run = run_of(execution, first_reply.run_id)
+        events = await wait_settled(env.client, new_run, completed=1)
+        assert "workflow_execution_terminated" not in kinds(events)
+        await env.client.signal_workflow(execution.workflow_id, "", "go")
+        await env.client.signal_workflow(execution.workflow_id, "", "finish")
+        assert await result(env.client, new_run, list[int]) == [1, 11]
+
+
+async def test_reset_to_an_event_that_is_not_a_decision_completion_is_refused(
+    server: Any, domain: str
+) -> None:
+    async with running(server.address, domain) as env:
+        execution, _ = await steps_waiting_for_go(env)
+        request = ResetWorkflowExecutionRequest(
+            domain=domain,
+            workflow_execution=execution,
+            reason="e2e reset",
+            decision_finish_event_id=1,
+            request_id=str(uuid.uuid4()),
+        )
+        with pytest.raises(CadenceRpcError) as info:
+            await env.client.workflow_stub.ResetWorkflowExecution(request, timeout=30)
+        assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "DecisionFinishEventId" in str(info.value)
+        # Nothing happened to the run.
+        await env.client.signal_workflow(execution.workflow_id, "", "go")
+        await env.client.signal_workflow(execution.workflow_id, "", "finish")
+        assert await result(env.client, execution, list[int]) == [1, 11]

@@ -17,6 +17,7 @@ import pytest
 from cadence.api.v1 import service_worker_pb2 as W
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.tasklist_pb2 import TaskList
+from cadence.error import CadenceRpcError
 from issue4_helpers import (
     GO_IDENTITY,
     STICKY,
@@ -43,8 +44,8 @@ async def touch(env: Env, task_list: TaskList) -> None:
     """One short empty poll: the list now has a recently seen poller (a live Go worker)."""
     try:
         task = await poll_decision(env.client, task_list, seconds=1)
-    except grpc.aio.AioRpcError as error:
-        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error
+    except CadenceRpcError as error:  # the client maps every gRPC error to its own types
+        assert error.code == grpc.StatusCode.DEADLINE_EXCEEDED, error
         return
     assert not task.task_token, "unexpected task on an idle list"
 
