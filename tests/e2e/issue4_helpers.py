@@ -542,6 +542,31 @@ class HeartbeatRetry:
         )
 
 
+@registry.workflow(name="I4CancelRetrying")
+class CancelRetrying:
+    """An always-failing activity retried every `seconds`; cancelled on signal "cancel"."""
+
+    def __init__(self) -> None:
+        self.cancel = False
+
+    @workflow.signal(name="cancel")
+    def on_cancel(self) -> None:
+        self.cancel = True
+
+    @workflow.run
+    async def run(self, seconds: int) -> str:
+        task = asyncio.ensure_future(
+            act("i4_flaky", int, 100, False, retry_policy=retry_policy(seconds, 100))
+        )
+        await workflow.wait_condition(lambda: self.cancel)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return "activity cancelled"
+        return "activity finished"
+
+
 # --- running things ------------------------------------------------------------------
 
 #: Reconnect to a restarted server within a second instead of gRPC's default backoff.

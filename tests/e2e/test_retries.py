@@ -10,6 +10,7 @@ after its first-decision backoff; a non-retryable reason fails the run for good.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -240,3 +241,24 @@ async def test_heartbeat_timeout_retry_carries_the_last_heartbeat(server: Any, d
         started = attrs(first(events, "activity_task_started"))
         assert started.attempt == 1
         assert "HEARTBEAT" in started.last_failure.reason, started.last_failure
+
+
+async def test_cancelling_an_activity_waiting_for_its_retry(server: Any, domain: str) -> None:
+    """Between attempts the activity is not started (its failures wrote no events), so a
+    cancel request cancels it at once, and no further attempt is dispatched."""
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4CancelRetrying", 2)
+        for _ in range(100):
+            if ATTEMPTS[execution.workflow_id]:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # attempt 0's failure reaches the server: the backoff runs
+        await env.client.signal_workflow(execution.workflow_id, "", "cancel")
+        assert await result(env.client, execution, str) == "activity cancelled"
+        events = await get_history(env.client, execution)
+        ks = kinds(events)
+        assert ks.index("activity_task_cancel_requested") < ks.index("activity_task_canceled")
+        assert "activity_task_started" not in ks and "activity_task_failed" not in ks
+        assert attrs(first(events, "activity_task_canceled")).started_event_id == 0
+        await asyncio.sleep(2.5)  # past the backoff: the retry timer must not dispatch again
+        assert [a for a, _, _ in ATTEMPTS[execution.workflow_id]] == [0]
