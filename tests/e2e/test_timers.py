@@ -44,10 +44,11 @@ async def test_timer_fires_after_its_duration(server: Any, domain: str) -> None:
         assert attrs(fired).timer_id == attrs(started).timer_id
         assert attrs(fired).started_event_id == started.event_id
         # Never early, by the server's own clock ...
-        assert ts(fired.event_time) >= ts(started.event_time) + TIMER_SECONDS, ts(fired.event_time) - ts(
-            started.event_time
-        )
-        # ... nor by the test's: the run cannot close before the timer could fire.
+        delay = ts(fired.event_time) - ts(started.event_time)
+        assert delay >= TIMER_SECONDS, delay
+        # ... nor by the test's: the firing happened in real time, at least the duration
+        # after the start request was sent and before the close was read.
+        assert wall_start + TIMER_SECONDS <= ts(fired.event_time) <= wall_done + 0.01
         assert wall_done - wall_start >= TIMER_SECONDS
         # The firing scheduled the decision that completed the run.
         ks = kinds(events)
@@ -62,12 +63,12 @@ async def test_cancelled_timer(server: Any, domain: str) -> None:
         await env.client.signal_workflow(execution.workflow_id, "", "cancel")
         assert await result(env.client, execution, str) == "long timer cancelled, short timer fired"
         events = await get_history(env.client, execution)
-        long_timer, short_timer = [e for e in events if kinds([e]) == ["timer_started"]]
+        long_timer, short_timer = [e for e in events if kind(e) == "timer_started"]
         canceled = first(events, "timer_canceled")
         assert attrs(canceled).timer_id == attrs(long_timer).timer_id
         assert attrs(canceled).started_event_id == long_timer.event_id
         # The cancelled timer never fires; the later one does, and only it.
-        fired = [e for e in events if kinds([e]) == ["timer_fired"]]
+        fired = [e for e in events if kind(e) == "timer_fired"]
         assert [attrs(e).timer_id for e in fired] == [attrs(short_timer).timer_id]
         assert ts(fired[0].event_time) >= ts(short_timer.event_time) + TIMER_SECONDS
 
