@@ -30,6 +30,7 @@ class Continuation:
     expiration_time: int = 0
     failure: common_pb2.Failure | None = None
     last_completion_result: common_pb2.Payload | None = None
+    now: int = 0  # the predecessor's close time (ns): the successor's start time
 
 
 def retry_backoff(ms: Any, reason: str, now: int) -> int | None:
@@ -162,6 +163,7 @@ def continue_as_new(
         last_completion_result=attrs.last_completion_result
         if attrs.HasField("last_completion_result")
         else None,
+        now=mut.now,
     )
     new_ms, create = engine._new_run(
         domain, req, None, CreateMode.CONTINUE_AS_NEW, ms.run_id, continued, parent=ms.parent
