@@ -14,9 +14,23 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
-from issue4_helpers import ATTEMPTS, attrs, count, first, next_run, running, started_attrs, ts
+from cadence.api.v1.tasklist_pb2 import TaskList
+from issue4_helpers import (
+    ATTEMPTS,
+    attrs,
+    complete_decision,
+    count,
+    first,
+    next_run,
+    poll_until_task,
+    respond,
+    running,
+    started_attrs,
+    ts,
+)
 from workflows import check_history, finish, get_history, kind, kinds, result, wait_close
 
 
@@ -262,3 +276,33 @@ async def test_cancelling_an_activity_waiting_for_its_retry(server: Any, domain:
         assert attrs(first(events, "activity_task_canceled")).started_event_id == 0
         await asyncio.sleep(2.5)  # past the backoff: the retry timer must not dispatch again
         assert [a for a, _, _ in ATTEMPTS[execution.workflow_id]] == [0]
+
+
+@pytest.mark.xfail(strict=True, reason="finding F6 in /work/notes/issue4-findings.md")
+async def test_decision_retries_are_transient(server: Any, domain: str) -> None:
+    """A decision that keeps timing out is retried with attempt + 1, but only the first
+    timeout is written: the retries' Scheduled/Started events are transient (sent in the
+    poll reply, written only with the completion), so a stuck decision does not grow the
+    history. Go: "Avoid creating new history events when decisions are continuously
+    timing out" (AddDecisionTaskTimedOutEvent writes only for attempt 0)."""
+    async with running(server.address, domain, worker=False) as env:
+        normal = TaskList(name=env.task_list)
+        execution = await env.start("I4HandDriven", task_start_to_close_timeout=timedelta(seconds=1))
+        for attempt in range(3):  # attempts 0 and 1 are left to time out
+            task = await poll_until_task(env.client, normal)
+            assert task.attempt == attempt
+            # The reply always ends with the decision being started, transient or not.
+            assert kinds(task.history.events)[-2:] == ["decision_task_scheduled", "decision_task_started"]
+        await respond(env.client, task, [complete_decision()])
+        close, events = await finish(env.client, execution)
+        assert kinds(events) == [
+            "workflow_execution_started",
+            "decision_task_scheduled",
+            "decision_task_started",
+            "decision_task_timed_out",
+            "decision_task_scheduled",
+            "decision_task_started",
+            "decision_task_completed",
+            "workflow_execution_completed",
+        ]
+        assert attrs(events[4]).attempt == 2
