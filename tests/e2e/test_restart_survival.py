@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
+from cadence.api.v1.service_workflow_pb2 import DescribeWorkflowExecutionRequest
+from cadence.client import Client
 from issue4_helpers import (
     ATTEMPTS,
     FAST_RECONNECT,
@@ -38,6 +40,20 @@ from workflows import finish, kind, kinds, register_domain, result, wait_close
 PENDING_SECONDS = 4
 CRON = workflow_pb2.CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE
 RETRY = workflow_pb2.CONTINUE_AS_NEW_INITIATOR_RETRY_POLICY
+
+
+async def wait_for_retry(client: Client, execution: WorkflowExecution) -> Any:
+    """The run's pending activity once the server recorded attempt 0's failure (its retry
+    now waits for the backoff), as DescribeWorkflowExecution shows it."""
+    request = DescribeWorkflowExecutionRequest(domain=client.domain, workflow_execution=execution)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        described = await client.workflow_stub.DescribeWorkflowExecution(request, timeout=10)
+        pending = list(described.pending_activities)
+        if pending and pending[0].attempt > 0:
+            return pending[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"attempt 0 of {execution.workflow_id} never failed")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
@@ -63,11 +79,8 @@ async def test_timers_retries_and_cron_survive_a_restart(server_factory: Any, si
         await wait_until(client, cancel_timer, lambda e: "timer_started" in kinds(e), "TimerStarted")
         close = await wait_close(client, failing)
         assert close.workflow_execution_continued_as_new_event_attributes.initiator == RETRY
-        for _ in range(100):
-            if ATTEMPTS[retrying.workflow_id]:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)  # attempt 0's failure reaches the server
+        pending = await wait_for_retry(client, retrying)
+        assert pending.attempt == 1 and pending.last_failure.reason == "FlakyError"
         assert [a for a, _, _ in ATTEMPTS[retrying.workflow_id]] == [0]
 
         if sig == signal.SIGKILL:
