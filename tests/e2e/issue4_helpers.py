@@ -567,6 +567,19 @@ class CancelRetrying:
         return "activity finished"
 
 
+@registry.workflow(name="I4SignalRun")
+class SignalRun:
+    """Signals "add" to one given run of a workflow (not whichever run is current)."""
+
+    @workflow.run
+    async def run(self, workflow_id: str, run_id: str, value: str) -> str:
+        try:
+            await workflow.signal_external_workflow(workflow_id, "add", value, run_id=run_id)
+        except Exception as error:
+            return f"not sent: {type(error).__name__}"
+        return "sent"
+
+
 # --- running things ------------------------------------------------------------------
 
 #: Reconnect to a restarted server within a second instead of gRPC's default backoff.

@@ -374,3 +374,24 @@ async def test_cancel_external_of_an_unrelated_workflow(server: Any, domain: str
         assert cancel_requested.external_execution_info.initiated_id == initiated.event_id
         for run in (execution, target):
             await terminate(env.client, run)
+
+
+async def test_signal_external_to_a_closed_run_does_not_reach_the_current_one(
+    server: Any, domain: str
+) -> None:
+    """A signal addressed to one run (by run id) that is closed fails, even though another
+    run of the same workflow id is open: it is not redirected to the current run."""
+    async with running(server.address, domain) as env:
+        old = await env.start("I4Collector", 1)
+        await terminate(env.client, old)
+        current = await env.start("I4Collector", 1, workflow_id=old.workflow_id)
+        sender = await env.start("I4SignalRun", old.workflow_id, old.run_id, "to the old run")
+        answer = await result(env.client, sender, str)
+        assert answer.startswith("not sent"), answer
+        failed = attrs(
+            first(await get_history(env.client, sender), "signal_external_workflow_execution_failed")
+        )
+        assert failed.workflow_execution.run_id == old.run_id
+        assert "workflow_execution_signaled" not in kinds(await get_history(env.client, current))
+        await env.client.signal_workflow(current.workflow_id, current.run_id, "add", "direct")
+        assert await result(env.client, current, list[str]) == ["direct"]
