@@ -7,6 +7,7 @@ and the overlap policies SKIPPED and BUFFER_ONE decide when a late run's success
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from issue4_helpers import first, next_run, running, started_attrs, terminate, t
 from workflows import finish, get_history, kind, kinds
 
 CRON = workflow_pb2.CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE
+RETRY = workflow_pb2.CONTINUE_AS_NEW_INITIATOR_RETRY_POLICY
 EVERY = "@every 2s"
 
 
@@ -129,3 +131,25 @@ async def test_cron_overlap_policies(server: Any, domain: str) -> None:
         # On a tick of the grid (backoffs are whole seconds, rounded up: up to 1 s after).
         assert on_grid < 1.01 or on_grid > 1.99, on_grid
         assert buffered == 0
+
+
+async def test_cron_with_a_retry_policy_retries_before_the_next_tick(server: Any, domain: str) -> None:
+    """A failing cron run with a retry policy is first retried (RETRY_POLICY, attempt 1);
+    when its attempts are spent, the chain goes on to the next tick (CRON_SCHEDULE) with
+    attempt 0 again."""
+    async with running(server.address, domain) as env:
+        policy = {"initial_interval": timedelta(seconds=1), "maximum_attempts": 2}
+        execution = await env.start("I4Fail", "flaky cron", cron_schedule=EVERY, retry_policy=policy)
+        close, events = await finish(env.client, execution, within=20)
+        assert close.workflow_execution_continued_as_new_event_attributes.initiator == RETRY
+        retried = next_run(close, execution)
+        close, events = await finish(env.client, retried, within=20)
+        assert started_attrs(events).attempt == 1
+        assert started_attrs(events).cron_schedule == EVERY
+        assert kind(close) == "workflow_execution_continued_as_new", kinds(events)
+        continued = close.workflow_execution_continued_as_new_event_attributes
+        assert continued.initiator == CRON and continued.failure.reason == "WorkflowBoom"
+        following = next_run(close, retried)
+        started = started_attrs(await get_history(env.client, following))
+        assert started.initiator == CRON and started.attempt == 0
+        await terminate(env.client, WorkflowExecution(workflow_id=execution.workflow_id))
