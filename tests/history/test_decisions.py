@@ -282,3 +282,47 @@ async def test_cancel_of_a_buffered_firing_then_complete_in_one_decision(tmp_pat
         assert_dense(events)
     finally:
         await env.close()
+
+
+def upsert(fields: dict[str, str]) -> decision_pb2.Decision:
+    from cadence.api.v1 import common_pb2
+
+    return decision_pb2.Decision(
+        upsert_workflow_search_attributes_decision_attributes=(
+            decision_pb2.UpsertWorkflowSearchAttributesDecisionAttributes(
+                search_attributes=common_pb2.SearchAttributes(
+                    indexed_fields={k: payload(v) for k, v in fields.items()}
+                )
+            )
+        )
+    )
+
+
+async def test_search_attributes_are_validated_at_start_and_upsert(tmp_path: Path) -> None:
+    from cadence.api.v1 import common_pb2
+
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        with pytest.raises(errors.BadRequestError, match="NoSuchAttribute"):
+            await env.start(
+                search_attributes=common_pb2.SearchAttributes(
+                    indexed_fields={"NoSuchAttribute": payload('"x"')}
+                )
+            )
+        wf, _ = await env.start()
+        task = await env.poll_decision()
+        assert task is not None
+        await env.complete_decision(task.task_token, [upsert({"CadenceChangeVersion": '["v-1"]'})])
+        events = await env.history_events(wf)
+        assert kinds(events)[-1] == "upsert_workflow_search_attributes"
+        await env.signal(wf, "s", '""')
+        task = await env.poll_decision()
+        assert task is not None
+        await env.complete_decision(task.task_token, [upsert({"CustomIntField": '"not an int"'})])
+        events = await env.history_events(wf)
+        failed = [e for e in events if e.HasField("decision_task_failed_event_attributes")]
+        assert failed[-1].decision_task_failed_event_attributes.cause == (
+            workflow_pb2.DECISION_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES
+        )
+    finally:
+        await env.close()

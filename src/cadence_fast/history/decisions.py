@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from cadence.api.v1 import common_pb2, decision_pb2, history_pb2, service_worker_pb2, workflow_pb2
 
+from cadence_fast import errors
 from cadence_fast._core import mutable_state as core
 from cadence_fast.domain.cache import DomainEntry
 from cadence_fast.history import codec, continuation, cron, retry, tokens
 from cadence_fast.history.errors import DecisionFailed
 from cadence_fast.matching.task import MatchTask
 from cadence_fast.persistence.records import CloseStatus, TaskListType
+from cadence_fast.visibility.search_attributes import decode_search_attributes
 
 if TYPE_CHECKING:
     from cadence_fast.history.engine import HistoryEngine
@@ -296,6 +298,10 @@ class DecisionHandler:
             raise DecisionFailed(
                 C.DECISION_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES, "SearchAttributes is not set on decision."
             )
+        try:
+            decode_search_attributes(attrs.search_attributes, self.engine.search_attributes)
+        except errors.BadRequestError as e:
+            raise DecisionFailed(C.DECISION_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES, e.message) from None
         merged = common_pb2.SearchAttributes.FromString(ms.search_attributes)
         for key, value in attrs.search_attributes.indexed_fields.items():
             merged.indexed_fields[key].CopyFrom(value)

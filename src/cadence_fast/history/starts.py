@@ -29,6 +29,7 @@ from cadence_fast.persistence.records import (
     WorkflowSnapshot,
     WorkflowState,
 )
+from cadence_fast.visibility.search_attributes import decode_search_attributes
 
 MutableState = Any
 Mutation = Any
@@ -53,6 +54,7 @@ class RunIsOpen(Exception):
 
 class WorkflowStarts:
     if TYPE_CHECKING:  # provided by HistoryEngine
+        search_attributes: Any
         _get_current: Any
         _store_error: Any
         _terminate: Any
@@ -83,6 +85,9 @@ class WorkflowStarts:
                 cron.parse_cron(req.cron_schedule)
             except cron.CronError as e:
                 raise errors.BadRequestError(f"Invalid CronSchedule: {e}") from None
+        if req.HasField("search_attributes"):
+            # unknown keys and mistyped values: BadRequestError naming the key (Go validates too)
+            decode_search_attributes(req.search_attributes, self.search_attributes)
         shard = self.shard_for(req.workflow_id)
         mode = CreateMode.BRAND_NEW
         previous_run_id = ""
