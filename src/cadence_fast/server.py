@@ -90,6 +90,7 @@ def build_services(config: ServerConfig, store: Store) -> Services:
 
 
 def add_servicers(server: grpc.aio.Server, services: Services) -> None:
+    from cadence_fast.api.base import add_encoded_handlers
     from cadence_fast.api.domain import DomainAPI
     from cadence_fast.api.meta import MetaAPI
     from cadence_fast.api.schedule import ScheduleAPI
@@ -99,7 +100,9 @@ def add_servicers(server: grpc.aio.Server, services: Services) -> None:
 
     service_domain_pb2_grpc.add_DomainAPIServicer_to_server(DomainAPI(services), server)
     service_workflow_pb2_grpc.add_WorkflowAPIServicer_to_server(WorkflowAPI(services), server)
-    service_worker_pb2_grpc.add_WorkerAPIServicer_to_server(WorkerAPI(services), server)
+    worker = WorkerAPI(services)
+    service_worker_pb2_grpc.add_WorkerAPIServicer_to_server(worker, server)
+    add_encoded_handlers(worker, server)
     service_visibility_pb2_grpc.add_VisibilityAPIServicer_to_server(VisibilityAPI(services), server)
     service_meta_pb2_grpc.add_MetaAPIServicer_to_server(MetaAPI(services), server)
     service_schedule_pb2_grpc.add_ScheduleAPIServicer_to_server(ScheduleAPI(services), server)

@@ -4,6 +4,11 @@ A servicer subclasses `ApiServicer` and the generated `*APIServicer` base. Every
 the generated base that the subclass defines is wrapped so that any exception becomes
 the status of `api.errors`; every RPC it does not define answers UNIMPLEMENTED with a
 message naming the method. Handlers never build statuses themselves.
+
+An RPC listed in a servicer's `encoded_responses` may return any object with
+`SerializeToString()` (e.g. a poll reply that splices stored history bytes, see
+history.views.DecisionTaskResponse): `add_encoded_handlers` registers it again with a
+serializer that calls that method instead of the generated message class's.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 
@@ -54,9 +59,32 @@ def _unimplemented(service: str, name: str) -> Handler:
     return handler
 
 
+def _serialize(response: Any) -> bytes:
+    return response.SerializeToString()  # type: ignore[no-any-return]
+
+
+def add_encoded_handlers(servicer: ApiServicer, server: grpc.aio.Server) -> None:
+    """Register the servicer's `encoded_responses` RPCs with a self-encoding serializer.
+
+    Call it after the generated `add_*Servicer_to_server`: a registered method handler
+    added later replaces the generated one for the same method."""
+    if not servicer.encoded_responses:
+        return
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name), request_deserializer=request_type.FromString, response_serializer=_serialize
+        )
+        for name, request_type in servicer.encoded_responses.items()
+    }
+    server.add_registered_method_handlers(servicer.service_name, handlers)
+
+
 class ApiServicer:
     #: Service name for messages, e.g. "uber.cadence.api.v1.DomainAPI".
     service_name: str = ""
+    #: RPC name -> its request message class, for RPCs whose handler may return a
+    #: self-encoding reply instead of the generated response message.
+    encoded_responses: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

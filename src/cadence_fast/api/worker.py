@@ -38,6 +38,8 @@ _EMPTY_ACTIVITY = pb.PollForActivityTaskResponse()
 
 class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
     service_name = "uber.cadence.api.v1.WorkerAPI"
+    # The decision poll reply carries the run's history as its stored bytes (views.DecisionTaskResponse).
+    encoded_responses = {"PollForDecisionTask": pb.PollForDecisionTaskRequest}
 
     def __init__(self, services: Services) -> None:
         self.services = services

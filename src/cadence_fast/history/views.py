@@ -33,9 +33,66 @@ def _task_list(name: str) -> tasklist_pb2.TaskList:
     return tasklist_pb2.TaskList(name=name, kind=tasklist_pb2.TASK_LIST_KIND_NORMAL)
 
 
-def decision_task_response(
-    ms: Any, history: bytes, backlog_hint: int
-) -> service_worker_pb2.PollForDecisionTaskResponse:
+#: PollForDecisionTaskResponse.history: field 8, length-delimited (wire type 2).
+_HISTORY_TAG = b"\x42"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+class DecisionTaskResponse:
+    """A PollForDecisionTaskResponse whose history stays the stored event bytes.
+
+    Parsing every event and encoding it again costs in proportion to the history, on
+    every decision poll (perf-findings F1). Instead the response is encoded without its
+    history and the stored bytes are appended as field 8 on the wire: protobuf allows a
+    length-delimited field anywhere, so the receiver sees the same message. gRPC calls
+    `SerializeToString` through the bytes-aware serializer that api.base registers for
+    the poll. Other fields read through to the message (`head`); reading `history`
+    parses the events into it once, and from then on `head` is the whole response.
+    """
+
+    __slots__ = ("head", "_history")
+
+    def __init__(self, head: service_worker_pb2.PollForDecisionTaskResponse, history: bytes) -> None:
+        self.head = head
+        self._history: bytes | None = history
+
+    @property
+    def history(self) -> history_pb2.History:
+        if self._history is not None:
+            self.head.history.MergeFromString(self._history)
+            self._history = None
+        return self.head.history
+
+    def HasField(self, name: str) -> bool:  # noqa: N802 - the protobuf method name
+        if name == "history" and self._history:
+            return True
+        return self.head.HasField(name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.head, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in DecisionTaskResponse.__slots__:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.head, name, value)
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 - the protobuf method name
+        data = self.head.SerializeToString()
+        if self._history:
+            return data + _HISTORY_TAG + _varint(len(self._history)) + self._history
+        return data
+
+
+def decision_task_response(ms: Any, history: bytes, backlog_hint: int) -> DecisionTaskResponse:
     token = tokens.TaskToken(
         tokens.KIND_DECISION,
         ms.domain_id,
@@ -44,7 +101,7 @@ def decision_task_response(
         ms.decision_schedule_id,
         ms.decision_attempt,
     )
-    resp = service_worker_pb2.PollForDecisionTaskResponse(
+    head = service_worker_pb2.PollForDecisionTaskResponse(
         task_token=token.encode(),
         workflow_execution=common_pb2.WorkflowExecution(workflow_id=ms.workflow_id, run_id=ms.run_id),
         workflow_type=common_pb2.WorkflowType(name=ms.workflow_type),
@@ -58,8 +115,7 @@ def decision_task_response(
         started_time=core.ts(ms.decision_started_time),
         total_history_bytes=len(history),
     )
-    resp.history.MergeFromString(history)
-    return resp
+    return DecisionTaskResponse(head, history)
 
 
 def activity_task_response(ms: Any, a: Any) -> service_worker_pb2.PollForActivityTaskResponse:
