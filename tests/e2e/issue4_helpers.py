@@ -28,7 +28,7 @@ from cadence.api.v1.tasklist_pb2 import TaskList
 from cadence.client import Client
 from cadence.context import ContextVarPropagator
 from cadence.worker import Registry, Worker
-from workflows import Env, get_history, kind, kinds, wait_close
+from workflows import Env, get_history, kind, kinds
 
 registry = Registry()
 
@@ -95,7 +95,7 @@ def retry_policy(seconds: float, maximum_attempts: int, **more: Any) -> dict[str
     return {"initial_interval": timedelta(seconds=seconds), "maximum_attempts": maximum_attempts, **more}
 
 
-# --- workflows -----------------------------------------------------------------------
+# --- workflows (and, next to them, the activities only one of them uses) -------------
 
 
 @registry.workflow(name="I4Echo")
@@ -678,12 +678,6 @@ async def wait_settled(
         )
 
     return await wait_until(client, execution, settled, f"idle after {signals} signals")
-
-
-async def wait_closed_run(
-    client: Client, execution: WorkflowExecution, within: float = 30
-) -> history_pb2.HistoryEvent:
-    return await wait_close(client, execution, within)
 
 
 # --- raw decision tasks, the way the Go client drives them ---------------------------
