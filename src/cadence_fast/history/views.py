@@ -293,12 +293,15 @@ async def get_history(
             await engine.wait_for_change(key, remaining)
             continue
         break
-    events = await engine.read_events(ms, first, ms.next_event_id)
+    # Captured before reading: a transition may move the shared state while the read awaits,
+    # and the token must continue right after the last event actually returned.
+    next_event_id, is_open = ms.next_event_id, ms.is_open()
+    events = await engine.read_events(ms, first, next_event_id)
     page_size = request.page_size
     if page_size > 0 and len(events) > page_size:
         events = events[:page_size]
         resp.next_page_token = _encode_page_token(key[2], events[-1].event_id + 1)
-    elif request.wait_for_new_event and ms.is_open():
-        resp.next_page_token = _encode_page_token(key[2], ms.next_event_id)
+    elif request.wait_for_new_event and is_open:
+        resp.next_page_token = _encode_page_token(key[2], events[-1].event_id + 1 if events else first)
     resp.history.events.extend(events)
     return resp
