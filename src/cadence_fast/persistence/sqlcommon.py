@@ -10,11 +10,14 @@ A program raises the typed storage errors itself; the driver maps only driver er
 Write pattern (server-brief §3, Cadence's "multi-row single-shard transaction"):
 every workflow write first locks its shard row (`SELECT range_id ... FOR UPDATE`); a
 range mismatch means another host owns the shard now (ShardOwnershipLost, nothing
-written). The lock also serializes the writers of one shard, so the conditions each op
-checks next (current-run row, `next_event_id`) are checked with SELECTs *before* the op
-writes anything: a failing condition leaves no trace without relying on database errors.
-Drivers still wrap each op of a multi-op group commit in a SAVEPOINT so an unexpected
-constraint violation also costs only that op.
+written). The lock also serializes the writers of one shard, so the conditions of a
+group commit's ops (current-run rows, `next_event_id`s) are read in ONE batch and
+checked *before* anything is written: a failing op is simply not written, without
+relying on database errors or savepoints, and the passing ops' rows go grouped by table
+(`commit_ops`), so a group of N ops costs a few statements more than one op, not N times
+as many. Only when the database itself refuses a row (a value too long, a duplicate task
+id) do the drivers run the group again op by op, each in a SAVEPOINT, so the refusal
+costs only its op.
 
 Schema (both dialects, same tables and columns; types differ, see each plugin's
 `schema.py`): schema_version, domain_metadata, domains, shards, executions,
@@ -55,7 +58,6 @@ from cadence_fast.persistence.records import (
     TransferTask,
     UpdateWorkflow,
     VisibilityRecord,
-    WorkflowSnapshot,
     WorkflowState,
 )
 from cadence_fast.persistence.sqlvisibility import compile_query
@@ -378,63 +380,6 @@ def _current(row: Sequence[Any]) -> CurrentExecutionRecord:
     )
 
 
-def _write_children(
-    dialect: Dialect,
-    shard_id: int,
-    domain_id: str,
-    workflow_id: str,
-    run_id: str,
-    map_upserts: Sequence[tuple[int, str, bytes]],
-    map_deletes: Sequence[tuple[int, str]],
-    history: Sequence[HistoryBatch],
-    transfer: Sequence[TransferTask],
-    timers: Sequence[TimerTask],
-    visibility: VisibilityRecord | None,
-) -> Program[None]:
-    """The rows that hang off a run: map entries, history batches, queue tasks, visibility."""
-    key = (shard_id, domain_id, workflow_id, run_id)
-    if map_deletes:
-        yield ExecMany(
-            f"DELETE FROM execution_maps WHERE {EXEC_KEY} AND kind = %s AND map_key = %s",
-            [(*key, int(kind), k) for kind, k in map_deletes],
-        )
-    if map_upserts:
-        yield ExecMany(
-            dialect.upsert(
-                "execution_maps",
-                ["shard_id", "domain_id", "workflow_id", "run_id", "kind", "map_key", "value"],
-                ["shard_id", "domain_id", "workflow_id", "run_id", "kind", "map_key"],
-            ),
-            [(*key, int(kind), k, v) for kind, k, v in map_upserts],
-        )
-    if history:
-        yield ExecMany(
-            "INSERT INTO history_batches (shard_id, domain_id, workflow_id, run_id, first_event_id, last_event_id,"
-            " data) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [(*key, b.first_event_id, b.last_event_id, b.data) for b in history],
-        )
-    if transfer:
-        yield ExecMany(
-            "INSERT INTO transfer_tasks (shard_id, task_id, task_type, domain_id, workflow_id, run_id, data,"
-            " visibility_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (shard_id, t.task_id, t.task_type, t.domain_id, t.workflow_id, t.run_id, t.data, t.visibility_time)
-                for t in transfer
-            ],
-        )
-    if timers:
-        yield ExecMany(
-            "INSERT INTO timer_tasks (shard_id, visibility_time, task_id, task_type, domain_id, workflow_id,"
-            " run_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (shard_id, t.visibility_time, t.task_id, t.task_type, t.domain_id, t.workflow_id, t.run_id, t.data)
-                for t in timers
-            ],
-        )
-    if visibility is not None:
-        yield from upsert_visibility(dialect, visibility)
-
-
 def _check_create(shard_id: int, op: CreateWorkflow, current: CurrentExecutionRecord | None) -> None:
     s = op.snapshot
     if op.mode == CreateMode.BRAND_NEW:
@@ -460,161 +405,347 @@ def _check_create(shard_id: int, op: CreateWorkflow, current: CurrentExecutionRe
         raise ConditionFailed(f"unknown create mode {op.mode!r}")
 
 
-def _run_exists_query(shard_id: int, s: WorkflowSnapshot) -> Fetch:
-    return Fetch(f"SELECT 1 FROM executions WHERE {EXEC_KEY}", (shard_id, s.domain_id, s.workflow_id, s.run_id))
+# --- group commit: one condition read for the whole batch, writes grouped by table -------
+
+WorkflowKey = tuple[str, str]  # (domain_id, workflow_id): a current row
+RunKey = tuple[str, str, str]  # (domain_id, workflow_id, run_id): a run row
+
+#: Keys per condition read: PostgreSQL takes at most 65,535 parameters per statement.
+_READ_CHUNK = 1000
 
 
-def _current_query(shard_id: int, domain_id: str, workflow_id: str) -> Fetch:
-    return Fetch(
-        f"SELECT {CURRENT_COLS} FROM current_executions WHERE {CURRENT_KEY} FOR UPDATE",
-        (shard_id, domain_id, workflow_id),
-    )
+def _any_of(n: int, condition: str) -> str:
+    # OR of equalities, not a row-value IN: every optimizer (MariaDB's included) turns
+    # it into primary-key lookups.
+    return " OR ".join([f"({condition})"] * n)
 
 
-def _check_run_absent(s: WorkflowSnapshot, rows: Sequence[Any]) -> None:
-    if rows:
-        raise AlreadyExists(f"run {s.run_id!r} of workflow {s.workflow_id!r} already exists")
-
-
-def _insert_run(dialect: Dialect, shard_id: int, op: CreateWorkflow, current_exists: bool) -> Program[None]:
-    """The writes of a create whose conditions were checked."""
-    s = op.snapshot
-    yield Exec(
-        f"INSERT INTO executions (shard_id, domain_id, workflow_id, run_id, {EXEC_COLS})"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            shard_id,
-            s.domain_id,
-            s.workflow_id,
-            s.run_id,
-            s.next_event_id,
-            s.state,
-            s.close_status,
-            s.create_request_id,
-            s.start_time,
-            s.info,
-        ),
-    )
-    if current_exists:
-        yield Exec(
-            f"UPDATE current_executions SET run_id = %s, state = %s, close_status = %s, create_request_id = %s,"
-            f" start_time = %s WHERE {CURRENT_KEY}",
-            (s.run_id, s.state, s.close_status, s.create_request_id, s.start_time, shard_id, s.domain_id, s.workflow_id),
+def _condition_reads(shard_id: int, workflows: Sequence[WorkflowKey], runs: Sequence[RunKey]) -> list[Fetch]:
+    """The current rows and run rows an op group is conditioned on, locked: in the lock order
+    every writer uses (shard row, then current rows, then run rows)."""
+    reads = []
+    for i in range(0, len(workflows), _READ_CHUNK):
+        wf_chunk = workflows[i : i + _READ_CHUNK]
+        reads.append(
+            Fetch(
+                f"SELECT domain_id, workflow_id, {CURRENT_COLS} FROM current_executions WHERE shard_id = %s"
+                f" AND ({_any_of(len(wf_chunk), 'domain_id = %s AND workflow_id = %s')}) FOR UPDATE",
+                (shard_id, *[v for key in wf_chunk for v in key]),
+            )
         )
-    else:
-        yield Exec(
-            f"INSERT INTO current_executions (shard_id, domain_id, workflow_id, {CURRENT_COLS})"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (shard_id, s.domain_id, s.workflow_id, s.run_id, s.state, s.close_status, s.create_request_id, s.start_time),
+    for i in range(0, len(runs), _READ_CHUNK):
+        chunk = runs[i : i + _READ_CHUNK]
+        reads.append(
+            Fetch(
+                "SELECT domain_id, workflow_id, run_id, next_event_id FROM executions WHERE shard_id = %s"
+                f" AND ({_any_of(len(chunk), 'domain_id = %s AND workflow_id = %s AND run_id = %s')}) FOR UPDATE",
+                (shard_id, *[v for key in chunk for v in key]),
+            )
         )
-    upserts = [(int(kind), k, v) for kind, entries in s.maps.items() for k, v in entries.items()]
-    yield from _write_children(
-        dialect,
-        shard_id,
-        s.domain_id,
-        s.workflow_id,
-        s.run_id,
-        upserts,
-        (),
-        op.history,
-        op.transfer_tasks,
-        op.timer_tasks,
-        op.visibility,
+    return reads
+
+
+def _keys_read_by(ops: Sequence[CreateWorkflow | UpdateWorkflow]) -> tuple[list[WorkflowKey], list[RunKey]]:
+    workflows: dict[WorkflowKey, None] = {}  # dicts as ordered sets: each key read once
+    runs: dict[RunKey, None] = {}
+    for op in ops:
+        if isinstance(op, CreateWorkflow):
+            s = op.snapshot
+            workflows[(s.domain_id, s.workflow_id)] = None
+            runs[(s.domain_id, s.workflow_id, s.run_id)] = None
+            continue
+        if op.update_current or op.new_run is not None:
+            workflows[(op.domain_id, op.workflow_id)] = None
+        runs[(op.domain_id, op.workflow_id, op.run_id)] = None
+        if op.new_run is not None:
+            s = op.new_run.snapshot
+            runs[(s.domain_id, s.workflow_id, s.run_id)] = None
+    return list(workflows), list(runs)
+
+
+class _GroupView:
+    """The condition columns of an op group as the database has them, kept up to date as
+    each op passes: so an op is checked against the writes of the ops before it in the
+    call, exactly as if they had been written one by one."""
+
+    __slots__ = ("currents", "next_event_ids")
+
+    def __init__(self, current_rows: Sequence[Sequence[Any]], run_rows: Sequence[Sequence[Any]]) -> None:
+        self.currents: dict[WorkflowKey, CurrentExecutionRecord] = {(r[0], r[1]): _current(r[2:]) for r in current_rows}
+        # A run's presence here is its existence; the value is its next_event_id.
+        self.next_event_ids: dict[RunKey, int] = {(r[0], r[1], r[2]): int(r[3]) for r in run_rows}
+
+    def check_create(self, shard_id: int, op: CreateWorkflow) -> CurrentExecutionRecord | None:
+        """Raise the op's error, or return the current row it replaces (None: it inserts one)."""
+        s = op.snapshot
+        current = self.currents.get((s.domain_id, s.workflow_id))
+        _check_create(shard_id, op, current)
+        if (s.domain_id, s.workflow_id, s.run_id) in self.next_event_ids:
+            raise AlreadyExists(f"run {s.run_id!r} of workflow {s.workflow_id!r} already exists")
+        return current
+
+    def created(self, op: CreateWorkflow) -> None:
+        s = op.snapshot
+        self.currents[(s.domain_id, s.workflow_id)] = CurrentExecutionRecord(
+            s.run_id, s.state, s.close_status, s.create_request_id, s.start_time
+        )
+        self.next_event_ids[(s.domain_id, s.workflow_id, s.run_id)] = s.next_event_id
+
+    def check_update(self, shard_id: int, op: UpdateWorkflow) -> CurrentExecutionRecord | None:
+        """Raise the op's error (in the order of the checks: current row, run row, new run), or
+        return the current row (None if absent or not needed)."""
+        wf = (op.domain_id, op.workflow_id)
+        new = op.new_run
+        current = self.currents.get(wf) if op.update_current or new is not None else None
+        if op.update_current and (current is None or current.run_id != op.run_id):
+            named = current.run_id if current else "none"
+            raise ConditionFailed(f"workflow {op.workflow_id!r}: current run is {named}, not {op.run_id!r}")
+        stored = self.next_event_ids.get((op.domain_id, op.workflow_id, op.run_id))
+        if stored is None:
+            raise ConditionFailed(f"run {op.run_id!r} of workflow {op.workflow_id!r} does not exist")
+        if stored != op.condition_next_event_id:
+            raise ConditionFailed(
+                f"run {op.run_id!r}: next_event_id is {stored}, the update expected {op.condition_next_event_id}"
+            )
+        if new is not None:
+            if new.mode != CreateMode.CONTINUE_AS_NEW:
+                raise ConditionFailed("UpdateWorkflow.new_run must use CreateMode.CONTINUE_AS_NEW")
+            # Checked against the current row as read: it must (still) name the run that continues.
+            self.check_create(shard_id, new)
+        return current
+
+    def updated(self, op: UpdateWorkflow, current: CurrentExecutionRecord | None) -> None:
+        self.next_event_ids[(op.domain_id, op.workflow_id, op.run_id)] = op.next_event_id
+        if op.new_run is not None:
+            self.created(op.new_run)
+        elif op.update_current and current is not None:
+            self.currents[(op.domain_id, op.workflow_id)] = CurrentExecutionRecord(
+                current.run_id, op.state, op.close_status, current.create_request_id, current.start_time
+            )
+
+
+Row = tuple[Any, ...]
+
+
+class _Round:
+    """The rows of the passing ops of one round, by table.
+
+    A round holds at most one op per workflow (and per visibility row), so no two of its
+    ops touch the same row and its statements can run table by table: the outcome is the
+    one of writing the ops one by one. An op on a workflow already in the round starts
+    the next round, whose statements run after these (it must see this round's rows)."""
+
+    __slots__ = (
+        "keys",
+        "exec_inserts",
+        "exec_updates",
+        "current_inserts",
+        "current_swings",
+        "current_states",
+        "map_deletes",
+        "map_upserts",
+        "history",
+        "transfer",
+        "timers",
+        "visibility",
     )
 
+    def __init__(self) -> None:
+        self.keys: set[tuple[str, ...]] = set()
+        self.exec_inserts: list[Row] = []
+        self.exec_updates: list[Row] = []
+        self.current_inserts: list[Row] = []
+        self.current_swings: list[Row] = []  # the current row now names another run
+        self.current_states: list[Row] = []  # same run, new state / close status
+        self.map_deletes: list[Row] = []
+        self.map_upserts: list[Row] = []
+        self.history: list[Row] = []
+        self.transfer: list[Row] = []
+        self.timers: list[Row] = []
+        self.visibility: list[Row] = []
 
-def create_workflow(
-    dialect: Dialect, shard_id: int, op: CreateWorkflow, fence_range_id: int | None = None
-) -> Program[None]:
-    s = op.snapshot
-    queries = [_current_query(shard_id, s.domain_id, s.workflow_id), _run_exists_query(shard_id, s)]
+    @staticmethod
+    def keys_of(op: CreateWorkflow | UpdateWorkflow) -> set[tuple[str, ...]]:
+        if isinstance(op, CreateWorkflow):
+            keys: set[tuple[str, ...]] = {(op.snapshot.domain_id, op.snapshot.workflow_id)}
+            creates = [op]
+        else:
+            keys = {(op.domain_id, op.workflow_id)}
+            creates = [op.new_run] if op.new_run is not None else []
+            if op.visibility is not None:
+                keys.add(("visibility", op.visibility.domain_id, op.visibility.run_id))
+        for c in creates:
+            keys.add((c.snapshot.domain_id, c.snapshot.workflow_id))
+            if c.visibility is not None:
+                keys.add(("visibility", c.visibility.domain_id, c.visibility.run_id))
+        return keys
+
+    def add_create(self, shard_id: int, op: CreateWorkflow, replaces_current: bool) -> None:
+        s = op.snapshot
+        self.exec_inserts.append(
+            (shard_id, s.domain_id, s.workflow_id, s.run_id, s.next_event_id, s.state, s.close_status,
+             s.create_request_id, s.start_time, s.info)
+        )  # fmt: skip
+        current = (s.run_id, s.state, s.close_status, s.create_request_id, s.start_time)
+        if replaces_current:
+            self.current_swings.append((*current, shard_id, s.domain_id, s.workflow_id))
+        else:
+            self.current_inserts.append((shard_id, s.domain_id, s.workflow_id, *current))
+        upserts = [(kind, k, v) for kind, entries in s.maps.items() for k, v in entries.items()]
+        self._add_children(shard_id, s.domain_id, s.workflow_id, s.run_id, upserts, (), op)
+
+    def add_update(self, shard_id: int, op: UpdateWorkflow, current: CurrentExecutionRecord | None) -> None:
+        key = (shard_id, op.domain_id, op.workflow_id, op.run_id)
+        self.exec_updates.append((op.next_event_id, op.state, op.close_status, op.info, *key))
+        if op.update_current and op.new_run is None:
+            self.current_states.append((op.state, op.close_status, shard_id, op.domain_id, op.workflow_id))
+        self._add_children(shard_id, op.domain_id, op.workflow_id, op.run_id, op.map_upserts, op.map_deletes, op)
+        if op.new_run is not None:
+            self.add_create(shard_id, op.new_run, current is not None)
+
+    def _add_children(
+        self,
+        shard_id: int,
+        domain_id: str,
+        workflow_id: str,
+        run_id: str,
+        map_upserts: Sequence[tuple[int, str, bytes]],
+        map_deletes: Sequence[tuple[int, str]],
+        op: CreateWorkflow | UpdateWorkflow,
+    ) -> None:
+        """The rows that hang off a run: map entries, history batches, queue tasks, visibility."""
+        key = (shard_id, domain_id, workflow_id, run_id)
+        self.map_deletes.extend((*key, int(kind), k) for kind, k in map_deletes)
+        # One row per map key (the last value wins, as writing them in turn would): a
+        # multi-row upsert may not name a key twice.
+        values = {(int(kind), k): v for kind, k, v in map_upserts}
+        self.map_upserts.extend((*key, kind, k, v) for (kind, k), v in values.items())
+        self.history.extend((*key, b.first_event_id, b.last_event_id, b.data) for b in op.history)
+        self.transfer.extend(
+            (shard_id, t.task_id, t.task_type, t.domain_id, t.workflow_id, t.run_id, t.data, t.visibility_time)
+            for t in op.transfer_tasks
+        )
+        self.timers.extend(
+            (shard_id, t.visibility_time, t.task_id, t.task_type, t.domain_id, t.workflow_id, t.run_id, t.data)
+            for t in op.timer_tasks
+        )
+        if op.visibility is not None:
+            self.visibility.append(_visibility_params(op.visibility))
+
+    def statements(self, dialect: Dialect) -> Program[None]:
+        if self.exec_inserts:
+            yield ExecMany(
+                f"INSERT INTO executions (shard_id, domain_id, workflow_id, run_id, {EXEC_COLS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                self.exec_inserts,
+            )
+        if self.exec_updates:
+            yield ExecMany(
+                f"UPDATE executions SET next_event_id = %s, state = %s, close_status = %s, info = %s WHERE {EXEC_KEY}",
+                self.exec_updates,
+            )
+        if self.current_inserts:
+            yield ExecMany(
+                f"INSERT INTO current_executions (shard_id, domain_id, workflow_id, {CURRENT_COLS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                self.current_inserts,
+            )
+        if self.current_swings:
+            yield ExecMany(
+                "UPDATE current_executions SET run_id = %s, state = %s, close_status = %s, create_request_id = %s,"
+                f" start_time = %s WHERE {CURRENT_KEY}",
+                self.current_swings,
+            )
+        if self.current_states:
+            yield ExecMany(
+                f"UPDATE current_executions SET state = %s, close_status = %s WHERE {CURRENT_KEY}",
+                self.current_states,
+            )
+        if self.map_deletes:
+            yield ExecMany(
+                f"DELETE FROM execution_maps WHERE {EXEC_KEY} AND kind = %s AND map_key = %s", self.map_deletes
+            )
+        if self.map_upserts:
+            yield ExecMany(
+                dialect.upsert(
+                    "execution_maps",
+                    ["shard_id", "domain_id", "workflow_id", "run_id", "kind", "map_key", "value"],
+                    ["shard_id", "domain_id", "workflow_id", "run_id", "kind", "map_key"],
+                ),
+                self.map_upserts,
+            )
+        if self.history:
+            yield ExecMany(
+                "INSERT INTO history_batches (shard_id, domain_id, workflow_id, run_id, first_event_id,"
+                " last_event_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                self.history,
+            )
+        if self.transfer:
+            yield ExecMany(
+                "INSERT INTO transfer_tasks (shard_id, task_id, task_type, domain_id, workflow_id, run_id, data,"
+                " visibility_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                self.transfer,
+            )
+        if self.timers:
+            yield ExecMany(
+                "INSERT INTO timer_tasks (shard_id, visibility_time, task_id, task_type, domain_id, workflow_id,"
+                " run_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                self.timers,
+            )
+        if self.visibility:
+            yield ExecMany(dialect.upsert("executions_visibility", VIS_COLS, ["domain_id", "run_id"]), self.visibility)
+
+
+def commit_ops(
+    dialect: Dialect, shard_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow], fence_range_id: int | None
+) -> Program[list[BaseException | None]]:
+    """Store.commit's program: every op's conditions checked up front, the passing ops written.
+
+    ONE batch of reads (one round trip where the driver pipelines) locks the shard row
+    (with `fence_range_id`: the caller did not lock it yet), the current rows and the run
+    rows of every op; the conditions are then checked in Python, op by op in call order,
+    each against the rows as the ops before it leave them. An op whose condition fails
+    gets its error at its index and writes nothing, so the others need no savepoints.
+    The rows of the passing ops are then written grouped by table (one ExecMany per table
+    and round, see _Round) instead of statement by statement per op.
+
+    A database that refuses a row (a value too long, ...) fails the whole program: the
+    driver then runs the ops one by one, each in its own savepoint, with this program.
+    """
+    workflows, runs = _keys_read_by(ops)
+    queries = _condition_reads(shard_id, workflows, runs)
     if fence_range_id is not None:
         queries.insert(0, _shard_lock_query(shard_id))
     results: list[Sequence[Any]] = list((yield FetchAll(queries)))
     if fence_range_id is not None:
         _check_fence(shard_id, fence_range_id, results.pop(0))
-    current_rows, run_rows = results
-    current = _current(current_rows[0]) if current_rows else None
-    _check_create(shard_id, op, current)
-    _check_run_absent(s, run_rows)
-    yield from _insert_run(dialect, shard_id, op, current is not None)
-
-
-def update_workflow(
-    dialect: Dialect, shard_id: int, op: UpdateWorkflow, fence_range_id: int | None = None
-) -> Program[None]:
-    key = (shard_id, op.domain_id, op.workflow_id, op.run_id)
-    new = op.new_run
-    # Every condition read in one batch (one round trip where the driver pipelines), in
-    # the lock order every writer uses: shard row, current row, run row.
-    need_current = op.update_current or new is not None
-    queries: list[Fetch] = []
-    if fence_range_id is not None:
-        queries.append(_shard_lock_query(shard_id))
-    if need_current:
-        queries.append(_current_query(shard_id, op.domain_id, op.workflow_id))
-    queries.append(Fetch(f"SELECT next_event_id FROM executions WHERE {EXEC_KEY} FOR UPDATE", key))
-    if new is not None:
-        queries.append(_run_exists_query(shard_id, new.snapshot))
-    results: list[Sequence[Any]] = list((yield FetchAll(queries)))
-    if fence_range_id is not None:
-        _check_fence(shard_id, fence_range_id, results.pop(0))
-    current = None
-    if need_current:
-        current_rows = results.pop(0)
-        current = _current(current_rows[0]) if current_rows else None
-        if op.update_current and (current is None or current.run_id != op.run_id):
-            named = current.run_id if current else "none"
-            raise ConditionFailed(f"workflow {op.workflow_id!r}: current run is {named}, not {op.run_id!r}")
-    rows = results.pop(0)
-    if not rows:
-        raise ConditionFailed(f"run {op.run_id!r} of workflow {op.workflow_id!r} does not exist")
-    if int(rows[0][0]) != op.condition_next_event_id:
-        raise ConditionFailed(
-            f"run {op.run_id!r}: next_event_id is {int(rows[0][0])}, the update expected {op.condition_next_event_id}"
-        )
-    if new is not None:
-        if new.mode != CreateMode.CONTINUE_AS_NEW:
-            raise ConditionFailed("UpdateWorkflow.new_run must use CreateMode.CONTINUE_AS_NEW")
-        # The new run's condition is checked against the current row as it will be once
-        # this update has written it: it must (still) name the run that continues.
-        _check_create(shard_id, new, current)
-        _check_run_absent(new.snapshot, results.pop(0))
-    # Writes.
-    yield Exec(
-        f"UPDATE executions SET next_event_id = %s, state = %s, close_status = %s, info = %s WHERE {EXEC_KEY}",
-        (op.next_event_id, op.state, op.close_status, op.info, *key),
+    n_current = -(-len(workflows) // _READ_CHUNK)
+    view = _GroupView(
+        [r for rows in results[:n_current] for r in rows], [r for rows in results[n_current:] for r in rows]
     )
-    if op.update_current and new is None:
-        yield Exec(
-            f"UPDATE current_executions SET state = %s, close_status = %s WHERE {CURRENT_KEY}",
-            (op.state, op.close_status, shard_id, op.domain_id, op.workflow_id),
-        )
-    yield from _write_children(
-        dialect,
-        shard_id,
-        op.domain_id,
-        op.workflow_id,
-        op.run_id,
-        op.map_upserts,
-        op.map_deletes,
-        op.history,
-        op.transfer_tasks,
-        op.timer_tasks,
-        op.visibility,
-    )
-    if new is not None:
-        yield from _insert_run(dialect, shard_id, new, current is not None)
-
-
-def run_op(
-    dialect: Dialect, shard_id: int, op: CreateWorkflow | UpdateWorkflow, fence_range_id: int | None = None
-) -> Program[None]:
-    """One op of a commit. With `fence_range_id`, also lock and check the shard row first
-    (in the same batch as the op's condition reads: a single-op commit's fast path)."""
-    if isinstance(op, CreateWorkflow):
-        return (yield from create_workflow(dialect, shard_id, op, fence_range_id))
-    return (yield from update_workflow(dialect, shard_id, op, fence_range_id))
+    outcome: list[BaseException | None] = []
+    rounds = [_Round()]
+    for op in ops:
+        try:
+            current = view.check_create(shard_id, op) if isinstance(op, CreateWorkflow) else view.check_update(shard_id, op)
+        except (ConditionFailed, AlreadyExists) as e:
+            outcome.append(e)
+            continue
+        outcome.append(None)
+        keys = _Round.keys_of(op)
+        if not keys.isdisjoint(rounds[-1].keys):
+            rounds.append(_Round())
+        round_ = rounds[-1]
+        round_.keys |= keys
+        if isinstance(op, CreateWorkflow):
+            view.created(op)
+            round_.add_create(shard_id, op, current is not None)
+        else:
+            view.updated(op, current)
+            round_.add_update(shard_id, op, current)
+    for r in rounds:
+        yield from r.statements(dialect)
+    return outcome
 
 
 def get_execution(

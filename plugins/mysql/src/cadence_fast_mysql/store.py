@@ -320,39 +320,58 @@ class MySQLStore(ProgramStore):
         self, shard_id: int, range_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow]
     ) -> list[BaseException | None]:
         def work(conn: pymysql.connections.Connection) -> list[BaseException | None]:
-            results: list[BaseException | None] = []
             conn.begin()
             try:
+                # The whole group in one go: the condition reads (with the shard lock), then
+                # the writes grouped by table. Ops whose conditions fail are left out by the
+                # program, so no savepoints are needed.
                 with conn.cursor() as cur:
-                    single = len(ops) == 1  # one op: no savepoint round trips
-                    if not single:
-                        run_blocking(cur, sqlcommon.lock_shard(shard_id, range_id))
-                    for op in ops:
-                        if not single:
-                            cur.execute("SAVEPOINT cadence_op")
-                        try:
-                            # A single op fences the shard itself, before its own condition reads.
-                            fence = range_id if single else None
-                            run_blocking(cur, sqlcommon.run_op(self.dialect, shard_id, op, fence))
-                            results.append(None)
-                        except (ConditionFailed, AlreadyExists) as e:
-                            results.append(e)  # raised before the op wrote anything
-                        except _OP_ERRORS as e:
-                            if single:
-                                raise
-                            cur.execute("ROLLBACK TO SAVEPOINT cadence_op")
-                            results.append(_op_error(self.url, e))
-                self._local.committing = True
+                    results = run_blocking(cur, sqlcommon.commit_ops(self.dialect, shard_id, ops, range_id))
+                self._local.committing = True  # from here a lost connection leaves the outcome unknown
                 conn.commit()
                 return results
             except _OP_ERRORS as e:
+                # The database refused a row (a value too long, ...): nothing is written. One
+                # op: that is its error. Several: find whose, one op at a time.
                 _rollback(conn)
-                return [_op_error(self.url, e)]
+                if len(ops) == 1:
+                    return [_op_error(self.url, e)]
             except BaseException:
                 _rollback(conn)
                 raise
+            return self._commit_one_by_one(conn, shard_id, range_id, ops)
 
         return await self._call(work)
+
+    def _commit_one_by_one(
+        self,
+        conn: pymysql.connections.Connection,
+        shard_id: int,
+        range_id: int,
+        ops: Sequence[CreateWorkflow | UpdateWorkflow],
+    ) -> list[BaseException | None]:
+        """The slow path of a group the database refused: each op in its own SAVEPOINT, so a
+        refused op fails alone and the others commit."""
+        results: list[BaseException | None] = []
+        self._local.committing = False
+        conn.begin()
+        try:
+            with conn.cursor() as cur:
+                run_blocking(cur, sqlcommon.lock_shard(shard_id, range_id))
+                for op in ops:
+                    cur.execute("SAVEPOINT cadence_op")
+                    try:
+                        [result] = run_blocking(cur, sqlcommon.commit_ops(self.dialect, shard_id, [op], None))
+                        results.append(result)
+                    except _OP_ERRORS as e:
+                        cur.execute("ROLLBACK TO SAVEPOINT cadence_op")
+                        results.append(_op_error(self.url, e))
+            self._local.committing = True
+            conn.commit()
+            return results
+        except BaseException:
+            _rollback(conn)
+            raise
 
 
 #: What the database says about one op's rows (the op is rolled back alone), as opposed to

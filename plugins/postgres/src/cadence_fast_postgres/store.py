@@ -5,11 +5,11 @@ too). Options of our own, stripped before libpq sees the URL: ``pool_size`` (max
 connections, default 10) and ``pool_min`` (default 1).
 
 Every write is one transaction run in pipeline mode: statements whose results the
-program does not need (the writes) travel together, and the condition reads of a
-workflow write (shard lock, current row, run row) are sent as one batch, so a commit
-costs two round trips (the condition reads, then the writes with COMMIT) whatever its size. The operations themselves
-(SQL, conditions, fencing) are shared with the MySQL adapter in
-`cadence_fast.persistence.sqlcommon`.
+program does not need (the writes) travel together, and the condition reads of a group
+commit (shard lock, current rows, run rows of all its ops) are sent as one batch, so a
+commit costs two round trips (the condition reads, then the writes with COMMIT) whatever
+its size. The operations themselves (SQL, conditions, fencing) are shared with the MySQL
+adapter in `cadence_fast.persistence.sqlcommon`.
 
 Errors: a lost or refused connection, or a pool timeout, is `Unavailable` (the caller
 retries; a commit whose COMMIT may or may not have landed is reported the same way, and
@@ -331,38 +331,50 @@ class PostgresStore(ProgramStore):
         async def body(
             conn: psycopg.AsyncConnection[Any], pipeline: psycopg.AsyncPipeline, progress: _Progress
         ) -> list[BaseException | None]:
-            results: list[BaseException | None] = []
-            if len(ops) == 1:
-                # One op (the common case): its own failure rolls back the transaction,
-                # which holds nothing else; no savepoint round trips.
+            # The whole group in one go: condition reads (with the shard lock) in one round
+            # trip, then every write and the COMMIT in a second one. Ops whose conditions
+            # fail are left out by the program, so no savepoints are needed.
+            try:
+                async with conn.transaction():
+                    program = sqlcommon.commit_ops(self.dialect, shard_id, ops, range_id)
+                    results = await _drive(conn, program, pipeline)
+                    progress.committing = True
+                return results
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as e:
+                # The database refused a row (a NUL in a text, a duplicate task id, ...):
+                # nothing was written. One op: that is its error. Several: find whose.
+                if len(ops) == 1:
+                    return [_op_error(self.url, e)]
+            progress.committing = False
+            return await self._commit_one_by_one(conn, pipeline, progress, shard_id, range_id, ops)
+
+        return await self._transaction(body)
+
+    async def _commit_one_by_one(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        pipeline: psycopg.AsyncPipeline,
+        progress: _Progress,
+        shard_id: int,
+        range_id: int,
+        ops: Sequence[CreateWorkflow | UpdateWorkflow],
+    ) -> list[BaseException | None]:
+        """The slow path of a group the database refused: each op in its own SAVEPOINT, so a
+        refused op fails alone and the others commit (a round trip per op)."""
+        results: list[BaseException | None] = []
+        async with conn.transaction():
+            await _drive(conn, sqlcommon.lock_shard(shard_id, range_id), pipeline)
+            for op in ops:
                 try:
-                    async with conn.transaction():
-                        # The shard lock travels with the op's condition reads: one round trip.
-                        await _drive(conn, sqlcommon.run_op(self.dialect, shard_id, ops[0], range_id), pipeline)
-                        progress.committing = True
-                    results.append(None)
-                except (ConditionFailed, AlreadyExists) as e:
-                    results.append(e)
+                    async with conn.transaction():  # SAVEPOINT
+                        [result] = await _drive(conn, sqlcommon.commit_ops(self.dialect, shard_id, [op], None), pipeline)
+                        await pipeline.sync()  # surface this op's errors inside its savepoint
+                    results.append(result)
                 except psycopg.OperationalError:
                     raise
                 except psycopg.Error as e:
                     results.append(_op_error(self.url, e))
-                return results
-            async with conn.transaction():
-                await _drive(conn, sqlcommon.lock_shard(shard_id, range_id), pipeline)
-                for op in ops:
-                    try:
-                        async with conn.transaction():  # SAVEPOINT: an op fails alone
-                            await _drive(conn, sqlcommon.run_op(self.dialect, shard_id, op), pipeline)
-                            await pipeline.sync()  # surface this op's errors inside its savepoint
-                        results.append(None)
-                    except (ConditionFailed, AlreadyExists) as e:
-                        results.append(e)
-                    except psycopg.OperationalError:
-                        raise
-                    except psycopg.Error as e:
-                        results.append(_op_error(self.url, e))
-                progress.committing = True
-            return results
-
-        return await self._transaction(body)
+            progress.committing = True
+        return results
