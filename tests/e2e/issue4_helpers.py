@@ -580,6 +580,23 @@ class SignalRun:
         return "sent"
 
 
+@registry.workflow(name="I4NotedTimer")
+class NotedTimer:
+    """Sleeps `seconds`; returns the "note" signals received meanwhile."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    @workflow.signal(name="note")
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    @workflow.run
+    async def run(self, seconds: float) -> list[str]:
+        await workflow.sleep(timedelta(seconds=seconds))
+        return self.notes
+
+
 # --- running things ------------------------------------------------------------------
 
 #: Reconnect to a restarted server within a second instead of gRPC's default backoff.

@@ -30,6 +30,7 @@ from issue4_helpers import (
     run_of,
     running,
     started_attrs,
+    ts,
     wait_settled,
     wait_until,
 )
@@ -299,3 +300,23 @@ async def test_reset_to_an_event_that_is_not_a_decision_completion_is_refused(
         await env.client.signal_workflow(execution.workflow_id, "", "go")
         await env.client.signal_workflow(execution.workflow_id, "", "finish")
         assert await result(env.client, execution, list[int]) == [1, 11]
+
+
+async def test_reset_to_a_point_with_a_timer_pending_keeps_the_timer(server: Any, domain: str) -> None:
+    """The timer started before the reset point is pending in the new run too: it fires
+    (once, never before its TimerStarted time + duration) and the run completes."""
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4NotedTimer", 2.0)
+        await wait_until(env.client, execution, lambda e: "timer_started" in kinds(e), "TimerStarted")
+        await env.client.signal_workflow(execution.workflow_id, "", "note", "before the point")
+        events = await wait_settled(env.client, execution, signals=1, completed=2)
+        point = events[-1].event_id
+        new_run = await reset(env, execution, point, skip_signals=False)
+        assert await result(env.client, new_run, list[str]) == ["before the point"]
+        _, base = await finish(env.client, execution)
+        _, new = await finish(env.client, new_run)
+        assert_forked(base, new, point, execution.run_id, new_run.run_id)
+        assert count(new, "timer_started") == count(new, "timer_fired") == 1
+        started, fired = first(new, "timer_started"), first(new, "timer_fired")
+        assert started.event_id < point < fired.event_id
+        assert ts(fired.event_time) >= ts(started.event_time) + 2.0
