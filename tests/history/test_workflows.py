@@ -365,3 +365,63 @@ async def test_query_before_first_decision_on_closed_run_and_failures(tmp_path: 
         assert len(await env.history_events(wf)) == 5  # queries write no events
     finally:
         await env.close()
+
+
+async def test_strong_query_waits_for_the_pending_decision(tmp_path: Path) -> None:
+    from cadence.api.v1 import query_pb2
+
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, _ = await env.start()
+        decision = await env.poll_decision()
+        assert decision is not None
+        query = asyncio.ensure_future(
+            env.history.query_workflow(
+                env.domain,
+                service_workflow_pb2.QueryWorkflowRequest(
+                    domain=DOMAIN,
+                    workflow_execution=execution(wf),
+                    query=query_pb2.WorkflowQuery(query_type="state"),
+                    query_consistency_level=query_pb2.QUERY_CONSISTENCY_LEVEL_STRONG,
+                ),
+                10,
+            )
+        )
+        assert await env.poll_decision(timeout=0.5) is None  # not offered while the decision is pending
+        await env.complete_decision(decision.task_token, [schedule_activity("a")])
+        task = await env.poll_decision()
+        assert task is not None and task.HasField("query")
+        assert "activity_task_scheduled" in kinds(task.history.events)  # it saw the decision's outputs
+        await env.history.respond_query_task_completed(
+            service_worker_pb2.RespondQueryTaskCompletedRequest(
+                task_token=task.task_token,
+                result=query_pb2.WorkflowQueryResult(
+                    result_type=query_pb2.QUERY_RESULT_TYPE_ANSWERED, answer=payload("1")
+                ),
+            )
+        )
+        assert (await query).query_result.data == b"1"
+    finally:
+        await env.close()
+
+
+async def test_history_count_limit_terminates_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cadence_fast.history import decisions
+
+    monkeypatch.setattr(decisions, "HISTORY_COUNT_LIMIT", 5)
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, _ = await env.start()
+        task = await env.poll_decision()
+        assert task is not None
+        await env.complete_decision(task.task_token, [schedule_activity("a"), schedule_activity("b")])
+        close = await env.close_event(wf)
+        assert close is not None
+        assert (
+            close.workflow_execution_terminated_event_attributes.reason
+            == "Workflow history size / count exceeds limit."
+        )
+    finally:
+        await env.close()

@@ -32,6 +32,9 @@ EMPTY = core.EMPTY_EVENT_ID
 STARTED_NO_EVENT = -1
 
 C = workflow_pb2  # decision failure causes and timeout types
+#: Cadence's default history limits (events, bytes): past them a run is terminated.
+HISTORY_COUNT_LIMIT = 200_000
+HISTORY_SIZE_LIMIT = 200 * 1024 * 1024
 
 _COMPLETION_KINDS = frozenset(
     (
@@ -92,6 +95,17 @@ class DecisionHandler:
         for side_effect in ctx.side_effects:
             side_effect()
         if not ms.is_open():
+            return
+        if ms.next_event_id - 1 > HISTORY_COUNT_LIMIT or ms.history_size > HISTORY_SIZE_LIMIT:
+            # Cadence's history limits: a run past them is terminated rather than growing forever.
+            ms.flush_buffered(mut)
+            ms.add_event(
+                mut,
+                workflow_execution_terminated_event_attributes=history_pb2.WorkflowExecutionTerminatedEventAttributes(
+                    reason="Workflow history size / count exceeds limit.", identity="cadence-history"
+                ),
+            )
+            self.engine.close_run(ms, mut, CloseStatus.TERMINATED)
             return
         flushed = ms.flush_buffered(mut)
         if flushed or ctx.side_effects or request.force_create_new_decision_task:

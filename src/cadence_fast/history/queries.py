@@ -65,6 +65,12 @@ class Queries:
         deadline = loop.time() + timeout - DEADLINE_MARGIN
         key = await self.engine.resolve_run(domain.id, request.workflow_execution)
         ms = await self.engine.load_committed(key)
+        if request.query_consistency_level == query_pb2.QUERY_CONSISTENCY_LEVEL_STRONG:
+            # Strong: the answer must reflect every event already recorded, so wait until no
+            # decision is pending (the worker then has processed them all), bounded by the deadline.
+            while ms.is_open() and ms.has_pending_decision() and deadline - loop.time() > OFFER_SECONDS / 10:
+                await self.engine.wait_for_change(key, deadline - loop.time() - OFFER_SECONDS / 10)
+                ms = await self.engine.load_committed(key)
         rejected = self._rejected(ms, request.query_reject_condition)
         if rejected is not None:
             return service_workflow_pb2.QueryWorkflowResponse(query_rejected=rejected)
