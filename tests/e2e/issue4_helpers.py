@@ -597,6 +597,18 @@ class NotedTimer:
         return self.notes
 
 
+@registry.workflow(name="I4UpsertThenContinue")
+class UpsertThenContinue:
+    """First run: upserts CustomKeywordField, then continues as new; second run returns."""
+
+    @workflow.run
+    async def run(self, first_run: bool) -> str:
+        if first_run:
+            workflow.upsert_search_attributes({"CustomKeywordField": "kept"})
+            workflow.continue_as_new(False)
+        return "second run"
+
+
 # --- running things ------------------------------------------------------------------
 
 #: Reconnect to a restarted server within a second instead of gRPC's default backoff.

@@ -169,3 +169,20 @@ async def test_continue_as_new_with_a_signal_buffered_is_refused(server: Any, do
         await respond(env.client, retry, [complete_decision()])
         close, events = await finish(env.client, execution)
         assert kind(close) == "workflow_execution_completed", kinds(events)
+
+
+async def test_continue_as_new_keeps_the_search_attributes(server: Any, domain: str) -> None:
+    """Search attributes upserted by a run are the next run's too (the client's
+    ContinueAsNew decision carries none: the server inherits them)."""
+    async with running(server.address, domain) as env:
+        execution = await env.start("I4UpsertThenContinue", True)
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_continued_as_new", kinds(events)
+        upserted = attrs(first(events, "upsert_workflow_search_attributes")).search_attributes
+        second = next_run(close, execution)
+        assert await result(env.client, second, str) == "second run"
+        started = started_attrs(await get_history(env.client, second))
+        assert (
+            started.search_attributes.indexed_fields["CustomKeywordField"]
+            == (upserted.indexed_fields["CustomKeywordField"])
+        )
