@@ -218,12 +218,12 @@ class Queryable:
 
 @registry.workflow(name="I4Parent")
 class Parent:
-    """Executes an I4Echo child and returns what it said."""
+    """Executes an I4Echo child (with a memo) and returns what it said."""
 
     @workflow.run
     async def run(self, value: str) -> str:
         said = await workflow.execute_child_workflow(
-            "I4Echo", str, value, execution_start_to_close_timeout=CHILD_TIMEOUT
+            "I4Echo", str, value, execution_start_to_close_timeout=CHILD_TIMEOUT, memo={"from": "parent"}
         )
         return f"child said {said}"
 

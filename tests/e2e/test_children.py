@@ -13,6 +13,7 @@ from cadence.api.v1 import decision_pb2, workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.tasklist_pb2 import TaskList
 from issue4_helpers import (
+    TENANT,
     attrs,
     count,
     first,
@@ -20,6 +21,7 @@ from issue4_helpers import (
     respond,
     running,
     started_attrs,
+    tenant_propagator,
     terminate,
     wait_until,
 )
@@ -29,8 +31,12 @@ T = workflow_pb2
 
 
 async def test_child_executed_and_its_result_returned(server: Any, domain: str) -> None:
-    async with running(server.address, domain) as env:
-        execution = await env.start("I4Parent", "hi")
+    async with running(server.address, domain, propagators=(tenant_propagator,)) as env:
+        token = TENANT.set("acme")
+        try:
+            execution = await env.start("I4Parent", "hi")
+        finally:
+            TENANT.reset(token)
         assert await result(env.client, execution, str) == "child said hi"
         events = await get_history(env.client, execution)
         ks = kinds(events)
@@ -58,6 +64,9 @@ async def test_child_executed_and_its_result_returned(server: Any, domain: str) 
         assert parent.domain_name == domain
         assert child_started.task_list.name == env.task_list
         assert child_started.workflow_type.name == "I4Echo"
+        # The child starts with the memo and the header (context) of the parent's decision.
+        assert child_started.memo.fields["from"].data == b'"parent"'
+        assert child_started.header.fields["i4-tenant"].data == b"acme"
 
 
 async def test_failing_child_is_reported_to_the_parent(server: Any, domain: str) -> None:
