@@ -118,7 +118,9 @@ class TimerQueue:
         self._heap: list[tuple[int, int, TimerTask]] = []
         self._known: set[int] = set()  # task ids in the heap or executing
         self._executing: dict[int, int] = {}  # task id -> visibility time
-        self._wake = asyncio.Event()
+        # The loop sleeps on _waiter until _wake_at (ns); 0 while it is not sleeping.
+        self._waiter: asyncio.Future[None] | None = None
+        self._wake_at = 0
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
@@ -140,7 +142,12 @@ class TimerQueue:
             if len(page) < _READ_PAGE:
                 break
             min_time, min_task_id = page[-1].visibility_time, page[-1].task_id + 1
-        self._wake.set()
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _push(self, t: TimerTask) -> None:
         if t.task_id in self._known:
@@ -149,15 +156,20 @@ class TimerQueue:
         heapq.heappush(self._heap, (t.visibility_time, t.task_id, t))
 
     def notify(self, tasks: list[TimerTask]) -> None:
-        woke = False
+        # Wake the loop only for a timer due before the time it sleeps until: most
+        # timers (decision and activity timeouts) are due later and just join the heap
+        # (perf-findings F3). A loop that is not sleeping looks at the heap before it does.
+        earliest = self._wake_at
         for t in tasks:
             if t.visibility_time < self.window_end:
                 self._push(t)
-                woke = True
-        if woke:
-            self._wake.set()
+                if t.visibility_time < earliest:
+                    earliest = 0
+        if earliest == 0 and self._wake_at:
+            self._wake_up()
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         next_read = self.window_end - _TIMER_WINDOW_NS // 2
         while not self._stopped:
             now = now_ns()
@@ -177,9 +189,16 @@ class TimerQueue:
             wake_at = next_read
             if self._heap and self._heap[0][0] < wake_at:
                 wake_at = self._heap[0][0]
-            self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, (wake_at - now_ns()) / 1e9))
+            # A future and a timer handle, not wait_for (which makes a Task per sleep).
+            waiter = self._waiter = loop.create_future()
+            self._wake_at = wake_at
+            timer = loop.call_later(max(0.0, (wake_at - now_ns()) / 1e9), self._wake_up)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+                self._wake_at = 0
 
     async def _run(self, t: TimerTask) -> None:
         attempt = 0
