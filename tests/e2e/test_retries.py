@@ -306,3 +306,22 @@ async def test_decision_retries_are_transient(server: Any, domain: str) -> None:
             "workflow_execution_completed",
         ]
         assert attrs(events[4]).attempt == 2
+
+
+async def test_workflow_retry_keeps_the_first_runs_expiration(server: Any, domain: str) -> None:
+    """The expiration is measured from the first run: a retry carries its expiration
+    time instead of starting a new interval."""
+    async with running(server.address, domain) as env:
+        policy = {
+            "initial_interval": timedelta(seconds=1),
+            "maximum_attempts": 2,
+            "expiration_interval": timedelta(seconds=60),
+        }
+        execution = await env.start("I4Fail", "expires with the first run", retry_policy=policy)
+        close, events = await finish(env.client, execution)
+        first_expiration = started_attrs(events).expiration_time
+        assert ts(first_expiration) >= ts(events[0].event_time) + 60 - 1
+        close, events = await finish(env.client, next_run(close, execution))
+        assert kind(close) == "workflow_execution_failed", kinds(events)
+        assert started_attrs(events).attempt == 1
+        assert started_attrs(events).expiration_time == first_expiration
