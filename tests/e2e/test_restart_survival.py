@@ -33,11 +33,11 @@ from issue4_helpers import (
     ts,
     wait_until,
 )
-from workflows import finish, kind, kinds, register_domain, result, wait_close
+from workflows import finish, get_history, kind, kinds, register_domain, result, wait_close
 
 #: Long enough that nothing pending fires before the server is down (so it must fire
 #: after the restart), short enough to keep the test quick.
-PENDING_SECONDS = 4
+PENDING_SECONDS = 5
 CRON = workflow_pb2.CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE
 RETRY = workflow_pb2.CONTINUE_AS_NEW_INITIATOR_RETRY_POLICY
 
@@ -83,11 +83,15 @@ async def test_timers_retries_and_cron_survive_a_restart(server_factory: Any, si
         assert pending.attempt == 1 and pending.last_failure.reason == "FlakyError"
         assert [a for a, _, _ in ATTEMPTS[retrying.workflow_id]] == [0]
 
+        first_started = (await get_history(client, timer))[0].event_time
         if sig == signal.SIGKILL:
             server.kill()
         else:
             assert server.stop(sig) == 0, "the server did not shut down cleanly on SIGTERM"
         down_at = time.time()
+        # All of the above must fit well within PENDING_SECONDS of the first start, or the
+        # pending work could have come due before the restart (and nothing was tested).
+        assert down_at - ts(first_started) < PENDING_SECONDS - 1, "setup too slow for PENDING_SECONDS"
         server.start()
 
         # The user timer fires once, after the restart, never early.
