@@ -325,3 +325,21 @@ async def test_workflow_retry_keeps_the_first_runs_expiration(server: Any, domai
         assert kind(close) == "workflow_execution_failed", kinds(events)
         assert started_attrs(events).attempt == 1
         assert started_attrs(events).expiration_time == first_expiration
+
+
+@pytest.mark.xfail(strict=True, reason="finding F7 in /work/notes/issue4-findings.md")
+async def test_activity_timeouts_stretch_to_the_retry_expiration(server: Any, domain: str) -> None:
+    """With a retry policy, the activity's schedule-to-start and schedule-to-close are at
+    least its expiration (the workflow timeout when there is none), so queued retries are
+    not cut short by the 10 s schedule-to-start the client always sends. Go:
+    validateActivityScheduleAttributes, "ensure activity's SCHEDULE_TO_START and
+    SCHEDULE_TO_CLOSE is as long as expiration on retry policy"."""
+    async with running(server.address, domain) as env:
+        with_expiration = await env.start("I4RetryActivity", 0, False, {"initial": 1, "expiration": 40}, 3)
+        without = await env.start("I4RetryActivity", 0, False, {"initial": 1}, 3)
+        for execution, expected in ((with_expiration, 40), (without, 60)):  # 60: the run's timeout
+            await result(env.client, execution, int)
+            scheduled = attrs(first(await get_history(env.client, execution), "activity_task_scheduled"))
+            assert ts(scheduled.schedule_to_start_timeout) == expected, scheduled
+            assert ts(scheduled.schedule_to_close_timeout) >= expected
+            assert ts(scheduled.start_to_close_timeout) == 10
