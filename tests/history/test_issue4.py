@@ -232,3 +232,48 @@ async def test_reset_fails_activities_started_before_the_point(tmp_path: Path) -
             )
     finally:
         await env.close()
+
+
+async def test_failed_sticky_decision_goes_back_to_the_normal_list(tmp_path: Path) -> None:
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, _ = await env.start()
+        task = await env.poll_decision()
+        assert task is not None
+        sticky_poll = asyncio.ensure_future(env.poll_decision("sticky-2", kind=STICKY))
+        await asyncio.sleep(0.1)
+        await complete_sticky(env, task.task_token, [], "sticky-2", s2s=30)
+        await env.signal(wf, "s", '"x"')
+        sticky_task = await sticky_poll
+        assert sticky_task is not None
+        await env.history.respond_decision_task_failed(
+            service_worker_pb2.RespondDecisionTaskFailedRequest(
+                task_token=sticky_task.task_token,
+                cause=workflow_pb2.DECISION_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+            )
+        )
+        task = await env.poll_decision(timeout=5)  # the normal list, the whole history
+        assert task is not None and task.attempt == 1
+        assert kinds(task.history.events)[0] == "workflow_execution_started"
+    finally:
+        await env.close()
+
+
+async def test_reset_retried_with_its_request_id_is_applied_once(tmp_path: Path) -> None:
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, base_run = await env.start()
+        task = await env.poll_decision()
+        assert task is not None
+        point = task.started_event_id + 1
+        await env.complete_decision(task.task_token, [])
+        request = service_workflow_pb2.ResetWorkflowExecutionRequest(
+            domain=DOMAIN, workflow_execution=execution(wf, base_run), reason="r", decision_finish_event_id=point,
+            request_id="reset-1",
+        )  # fmt: skip
+        first = await env.history.reset_workflow(env.domain, request)
+        again = await env.history.reset_workflow(env.domain, request)
+        assert again.run_id == first.run_id
+        assert kinds(await env.history_events(wf))[-1] == "decision_task_scheduled"  # not terminated
+    finally:
+        await env.close()

@@ -675,6 +675,7 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
 
             def fail(ms: MutableState, mut: Mutation) -> None:
                 self._check_decision_token(ms, token)
+                ms.clear_stickiness()  # Go: stickiness is cleared whenever a decision fails
                 ms.fail_decision(
                     mut, failed.cause, failed.message.encode(), request.identity, reason=failed.message
                 )
@@ -704,6 +705,9 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
 
         def apply(ms: MutableState, mut: Mutation) -> None:
             self._check_decision_token(ms, token)
+            # Go clears stickiness whenever a decision fails: the worker dropped its cached copy,
+            # so the retry goes to the normal list with the whole history.
+            ms.clear_stickiness()
             ms.fail_decision(mut, request.cause, request.details.data, request.identity)
             ms.flush_buffered(mut)
             self.schedule_decision_with_backoff(ms, mut)

@@ -52,6 +52,8 @@ async def reset(
         )
     for _ in range(4):
         current = await engine._get_current(domain.id, base.workflow_id)
+        if current is not None and request.request_id and current.create_request_id == request.request_id:
+            return current.run_id  # a retry of a reset already applied (Go dedups by request id)
         if current is not None and current.state != 2:  # WorkflowState.COMPLETED
             try:
                 await engine._terminate(
