@@ -17,6 +17,7 @@ from tests.history.harness import (
     kinds,
     payload,
     schedule_activity,
+    seconds,
     start_timer,
 )
 
@@ -324,5 +325,33 @@ async def test_search_attributes_are_validated_at_start_and_upsert(tmp_path: Pat
         assert failed[-1].decision_task_failed_event_attributes.cause == (
             workflow_pb2.DECISION_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES
         )
+    finally:
+        await env.close()
+
+
+async def test_activity_timeouts_stretch_to_the_retry_expiration(tmp_path: Path) -> None:
+    from cadence.api.v1 import common_pb2
+
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, _ = await env.start(execution_timeout=60)
+        task = await env.poll_decision()
+        assert task is not None
+        with_expiration = common_pb2.RetryPolicy(maximum_attempts=3, expiration_interval=seconds(40))
+        without = common_pb2.RetryPolicy(maximum_attempts=3)
+        await env.complete_decision(
+            task.task_token,
+            [
+                schedule_activity("a", s2s=10, s2c=30, retry=with_expiration),
+                schedule_activity("b", s2s=10, retry=without),
+            ],
+        )
+        scheduled = [
+            e.activity_task_scheduled_event_attributes
+            for e in await env.history_events(wf)
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert [a.schedule_to_start_timeout.seconds for a in scheduled] == [40, 60]
+        assert [a.schedule_to_close_timeout.seconds for a in scheduled] == [40, 60]
     finally:
         await env.close()

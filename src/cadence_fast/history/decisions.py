@@ -147,6 +147,12 @@ class DecisionHandler:
                 s2c = min(s2c, wf)
         else:
             raise DecisionFailed(bad, "A valid ScheduleToCloseTimeout is not set on decision.")
+        if attrs.HasField("retry_policy"):
+            # Go: schedule-to-start and schedule-to-close last at least as long as the retries may
+            # (the policy's expiration, else the workflow's timeout), so a retried activity stays queued.
+            expiration = core.dur_ns(attrs.retry_policy.expiration_interval) or wf
+            s2s = max(s2s, expiration)
+            s2c = max(s2c, expiration)
         task_list = attrs.task_list.name or ms.task_list
         event_attrs = history_pb2.ActivityTaskScheduledEventAttributes(
             activity_id=attrs.activity_id,
