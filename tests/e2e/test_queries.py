@@ -1,19 +1,24 @@
 """Issue 4, queries, answered by a real official-client worker through query tasks:
 before the first decision completes, before and after signals, with arguments, the
 built-in `__query_types` listing, a failing handler and an unknown type
-(QueryFailedError), closed runs, and query_reject_condition."""
+(QueryFailedError), closed runs, and query_reject_condition; and, raw, a query task
+answered alongside a started decision."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from cadence.api.v1 import service_worker_pb2 as W
 from cadence.api.v1 import workflow_pb2
-from cadence.api.v1.query_pb2 import QueryRejectCondition
+from cadence.api.v1.common_pb2 import Payload
+from cadence.api.v1.query_pb2 import QueryRejectCondition, QueryResultType, WorkflowQueryResult
+from cadence.api.v1.tasklist_pb2 import TaskList
 from cadence.error import QueryFailedError
 from cadence.worker import Worker
-from issue4_helpers import registry, running, wait_settled
-from workflows import Env, finish, get_history, kind, result
+from issue4_helpers import complete_decision, poll_until_task, registry, respond, running, wait_settled
+from workflows import Env, finish, get_history, kind, kinds, result
 
 NOT_OPEN = QueryRejectCondition.QUERY_REJECT_CONDITION_NOT_OPEN
 NOT_COMPLETED_CLEANLY = QueryRejectCondition.QUERY_REJECT_CONDITION_NOT_COMPLETED_CLEANLY
@@ -106,3 +111,51 @@ async def test_query_closed_runs_and_reject_conditions(server: Any, domain: str)
         with pytest.raises(QueryFailedError) as info:
             await status(env, failed.workflow_id, "no", query_reject_condition=NOT_COMPLETED_CLEANLY)
         assert f"close_status={workflow_pb2.WORKFLOW_EXECUTION_CLOSE_STATUS_FAILED}" in str(info.value)
+
+
+async def test_query_task_alongside_a_started_decision(server: Any, domain: str) -> None:
+    """Raw, the Go worker's way: while a decision task is started (held by one poller), a
+    query is still handed to another poller as a query task (full history, the query, a
+    fresh token) and answered with RespondQueryTaskCompleted; it writes no event."""
+    async with running(server.address, domain, worker=False) as env:
+        normal = TaskList(name=env.task_list)
+        execution = await env.start("I4HandDriven")
+        decision = await poll_until_task(env.client, normal)
+        assert not decision.HasField("query")
+        asking = asyncio.ensure_future(
+            env.client.query_workflow(execution.workflow_id, "", "anything", "x", result_type=str)
+        )
+        query_task = await poll_until_task(env.client, normal)
+        assert query_task.HasField("query") and query_task.query.query_type == "anything"
+        assert query_task.task_token != decision.task_token
+        assert query_task.workflow_execution.run_id == execution.run_id
+        assert kinds(query_task.history.events)[0] == "workflow_execution_started"
+        await env.client.worker_stub.RespondQueryTaskCompleted(
+            W.RespondQueryTaskCompletedRequest(
+                task_token=query_task.task_token,
+                result=WorkflowQueryResult(
+                    result_type=QueryResultType.QUERY_RESULT_TYPE_ANSWERED, answer=Payload(data=b'"from go"')
+                ),
+            ),
+            timeout=10,
+        )
+        assert await asking == "from go"
+        # A FAILED answer is the client's QueryFailedError with the worker's message.
+        asking = asyncio.ensure_future(env.client.query_workflow(execution.workflow_id, "", "anything"))
+        query_task = await poll_until_task(env.client, normal)
+        await env.client.worker_stub.RespondQueryTaskCompleted(
+            W.RespondQueryTaskCompletedRequest(
+                task_token=query_task.task_token,
+                result=WorkflowQueryResult(
+                    result_type=QueryResultType.QUERY_RESULT_TYPE_FAILED, error_message="no such query here"
+                ),
+            ),
+            timeout=10,
+        )
+        with pytest.raises(QueryFailedError) as info:
+            await asking
+        assert "no such query here" in str(info.value)
+        # The held decision is still good.
+        await respond(env.client, decision, [complete_decision()])
+        close, events = await finish(env.client, execution)
+        assert kind(close) == "workflow_execution_completed", kinds(events)
