@@ -255,7 +255,6 @@ async def test_reset_fails_an_activity_started_before_the_point(server: Any, dom
         assert "activity_task_timed_out" not in kinds(new)
 
 
-@pytest.mark.xfail(strict=True, reason="finding F5 in /work/notes/issue4-findings.md")
 async def test_reset_retried_with_its_request_id_is_not_applied_twice(server: Any, domain: str) -> None:
     """A client that retries a reset (same request_id) gets the run the first call made;
     that run is not reset again (nor terminated). Go: ResetWorkflowExecution dedups on the

@@ -327,7 +327,6 @@ async def test_workflow_retry_keeps_the_first_runs_expiration(server: Any, domai
         assert started_attrs(events).expiration_time == first_expiration
 
 
-@pytest.mark.xfail(strict=True, reason="finding F7 in /work/notes/issue4-findings.md")
 async def test_activity_timeouts_stretch_to_the_retry_expiration(server: Any, domain: str) -> None:
     """With a retry policy, the activity's schedule-to-start and schedule-to-close are at
     least its expiration (the workflow timeout when there is none), so queued retries are

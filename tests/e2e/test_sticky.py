@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 
 import grpc
-import pytest
 from cadence.api.v1 import service_worker_pb2 as W
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.tasklist_pb2 import TaskList
@@ -178,7 +177,6 @@ async def test_sticky_task_waiting_in_the_backlog(server: Any, domain: str) -> N
         await close_with(env, second, execution)
 
 
-@pytest.mark.xfail(strict=True, reason="finding F4 in /work/notes/issue4-findings.md")
 async def test_failed_sticky_decision_goes_back_to_the_normal_list(server: Any, domain: str) -> None:
     """A worker that fails a decision lost its cached state: the retry goes to the normal
     list with the whole history (Go clears stickiness on RespondDecisionTaskFailed)."""
