@@ -375,12 +375,12 @@ class Timers:
 
 
 @registry.activity(name="i4_slow_first")
-async def slow_first(seconds: float) -> int:
-    """Attempt 0 outlives its start-to-close timeout; later attempts return at once."""
+async def slow_first(seconds: float, later: float) -> int:
+    """Attempt 0 takes `seconds` (beyond its start-to-close timeout), later attempts
+    `later`; each returns its attempt number (attempt 0 too: too late, it must not count)."""
     info = activity.info()
     ATTEMPTS[info.workflow_id].append((info.attempt, [], time.time()))
-    if info.attempt == 0:
-        await asyncio.sleep(seconds)
+    await asyncio.sleep(seconds if info.attempt == 0 else later)
     return info.attempt
 
 
@@ -391,7 +391,8 @@ class TimeoutRetry:
         return await act(
             "i4_slow_first",
             int,
-            3.0,
+            2.4,  # attempt 0: timed out at 1 s, retried at 2 s, reports its result at 2.4 s ...
+            0.8,  # ... while attempt 1 (within its 1 s timeout) runs until 2.8 s
             start_to_close_timeout=timedelta(seconds=1),
             retry_policy=retry_policy(1, 3),
         )

@@ -153,7 +153,8 @@ async def test_non_retryable_workflow_failure_is_not_retried(server: Any, domain
 
 async def test_activity_timeout_is_retried(server: Any, domain: str) -> None:
     """Attempt 0 outlives its 1 s start-to-close timeout: that is a retryable failure too;
-    attempt 1 succeeds and the timeout is recorded only as its last failure."""
+    attempt 1 succeeds and the timeout is recorded only as its last failure. Attempt 0's
+    late completion (its token, while attempt 1 runs) is refused: the result is attempt 1's."""
     async with running(server.address, domain) as env:
         execution = await env.start("I4TimeoutRetry")
         assert await result(env.client, execution, int) == 1
