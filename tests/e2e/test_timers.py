@@ -179,3 +179,24 @@ async def test_starting_a_timer_id_twice_fails_the_decision(server: Any, domain:
         # The failed decision wrote nothing: no timer was started.
         assert "timer_started" not in kinds(events)
         await terminate(env.client, execution)
+
+
+async def test_timer_without_a_duration_fails_the_decision(server: Any, domain: str) -> None:
+    """StartTimer needs a positive start_to_fire_timeout (the client never sends one <= 0;
+    a Go worker could): the decision fails with BAD_START_TIMER_ATTRIBUTES naming it."""
+    async with running(server.address, domain, worker=False) as env:
+        normal = TaskList(name=env.task_list)
+        execution = await env.start("I4HandDriven")
+        task = await poll_until_task(env.client, normal)
+        no_duration = decision_pb2.Decision(
+            start_timer_decision_attributes=decision_pb2.StartTimerDecisionAttributes(timer_id="t0")
+        )
+        await respond(env.client, task, [no_duration])
+        events = await wait_until(
+            env.client, execution, lambda e: "decision_task_failed" in kinds(e), "failure"
+        )
+        failed = attrs(first(events, "decision_task_failed"))
+        assert failed.cause == workflow_pb2.DECISION_TASK_FAILED_CAUSE_BAD_START_TIMER_ATTRIBUTES
+        assert "StartToFireTimeout" in failed.failure.reason + failed.failure.details.decode(), failed
+        assert "timer_started" not in kinds(events)
+        await terminate(env.client, execution)
