@@ -29,9 +29,10 @@ transfer_tasks, timer_tasks, task_lists, tasks, executions_visibility.
 from __future__ import annotations
 
 import abc
+import functools
 import json
 import struct
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -405,44 +406,109 @@ def _check_create(shard_id: int, op: CreateWorkflow, current: CurrentExecutionRe
         raise ConditionFailed(f"unknown create mode {op.mode!r}")
 
 
-# --- group commit: one condition read for the whole batch, writes grouped by table -------
+# --- group commit: one condition read for the whole group, writes grouped by table -------
 
 WorkflowKey = tuple[str, str]  # (domain_id, workflow_id): a current row
 RunKey = tuple[str, str, str]  # (domain_id, workflow_id, run_id): a run row
+Row = tuple[Any, ...]
 
-#: Keys per condition read: PostgreSQL takes at most 65,535 parameters per statement.
-_READ_CHUNK = 1000
+#: Bounds of one multi-row statement: PostgreSQL takes at most 65,535 parameters, and a
+#: size well under MySQL's max_allowed_packet (16 MB by default on MariaDB; PyMySQL's own
+#: executemany uses 1 MB).
+_WRITE_PARAMS = 30_000
+_WRITE_BYTES = 1 << 20
+
+EXEC_COLUMNS = ("shard_id", "domain_id", "workflow_id", "run_id", *EXEC_COLS.split(", "))
+EXEC_PK = ("shard_id", "domain_id", "workflow_id", "run_id")
+CURRENT_COLUMNS = ("shard_id", "domain_id", "workflow_id", *CURRENT_COLS.split(", "))
+CURRENT_PK = ("shard_id", "domain_id", "workflow_id")
+MAP_COLUMNS = ("shard_id", "domain_id", "workflow_id", "run_id", "kind", "map_key", "value")
+MAP_PK = MAP_COLUMNS[:-1]
+HISTORY_COLUMNS = ("shard_id", "domain_id", "workflow_id", "run_id", "first_event_id", "last_event_id", "data")
+TRANSFER_COLUMNS = (
+    "shard_id", "task_id", "task_type", "domain_id", "workflow_id", "run_id", "data", "visibility_time",
+)  # fmt: skip
+TIMER_COLUMNS = ("shard_id", "visibility_time", "task_id", "task_type", "domain_id", "workflow_id", "run_id", "data")
 
 
-def _any_of(n: int, condition: str) -> str:
-    # OR of equalities, not a row-value IN: every optimizer (MariaDB's included) turns
-    # it into primary-key lookups.
-    return " OR ".join([f"({condition})"] * n)
+@functools.lru_cache(maxsize=256)
+def _insert_sql(dialect: Dialect, table: str, cols: tuple[str, ...], key: tuple[str, ...] | None, rows: int) -> str:
+    """A multi-row INSERT of `rows` rows; with `key`, an upsert replacing the other columns
+    of an existing row (psycopg's raw cursor and PyMySQL both take these without parsing
+    each row, see the PostgreSQL driver)."""
+    row = "(" + ", ".join(["%s"] * len(cols)) + ")"
+    head = f"INSERT INTO {table} ({', '.join(cols)}) VALUES " + ", ".join([row] * rows)
+    if key is None:
+        return head
+    rest = [c for c in cols if c not in key]
+    if dialect.name == "postgres":
+        return f"{head} ON CONFLICT ({', '.join(key)}) DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
+    # VALUES(col) names the column of the row being inserted, in a multi-row INSERT too.
+    return f"{head} ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = VALUES({c})" for c in rest)
 
 
-def _condition_reads(shard_id: int, workflows: Sequence[WorkflowKey], runs: Sequence[RunKey]) -> list[Fetch]:
+@functools.lru_cache(maxsize=256)
+def _keys_sql(cols: tuple[str, ...], rows: int) -> str:
+    """A predicate: the row's `cols` equal one of `rows` keys.
+
+    OR of equalities, not a row-value IN: every optimizer (MariaDB's included) turns it
+    into primary-key lookups."""
+    one = "(" + " AND ".join(f"{c} = %s" for c in cols) + ")"
+    return "(" + " OR ".join([one] * rows) + ")"
+
+
+def _params(rows: Sequence[Row]) -> list[Any]:
+    return [v for row in rows for v in row]
+
+
+def _chunks(rows: Sequence[Row]) -> Iterator[Sequence[Row]]:
+    """`rows` cut into runs that fit one statement (usually all of them)."""
+    start, size, params = 0, 0, 0
+    for i, row in enumerate(rows):
+        row_size = sum(len(v) if isinstance(v, bytes | str) else 8 for v in row)
+        if i > start and (size + row_size > _WRITE_BYTES or params + len(row) > _WRITE_PARAMS):
+            yield rows[start:i]
+            start, size, params = i, 0, 0
+        size += row_size
+        params += len(row)
+    if start < len(rows):
+        yield rows[start:]
+
+
+def _insert_rows(
+    dialect: Dialect, table: str, cols: tuple[str, ...], rows: Sequence[Row], key: tuple[str, ...] | None = None
+) -> Iterator[Exec]:
+    """INSERTs (upserts with `key`) of many rows in one statement."""
+    for chunk in _chunks(rows):
+        yield Exec(_insert_sql(dialect, table, cols, key, len(chunk)), _params(chunk))
+
+
+def _condition_reads(
+    shard_id: int, workflows: Sequence[WorkflowKey], runs: Sequence[RunKey]
+) -> tuple[list[Fetch], int]:
     """The current rows and run rows an op group is conditioned on, locked: in the lock order
-    every writer uses (shard row, then current rows, then run rows)."""
+    every writer uses (shard row, then current rows, then run rows). Also how many of the
+    reads are of current rows."""
     reads = []
-    for i in range(0, len(workflows), _READ_CHUNK):
-        wf_chunk = workflows[i : i + _READ_CHUNK]
+    for wf_chunk in _chunks(workflows):
         reads.append(
             Fetch(
                 f"SELECT domain_id, workflow_id, {CURRENT_COLS} FROM current_executions WHERE shard_id = %s"
-                f" AND ({_any_of(len(wf_chunk), 'domain_id = %s AND workflow_id = %s')}) FOR UPDATE",
-                (shard_id, *[v for key in wf_chunk for v in key]),
+                f" AND {_keys_sql(('domain_id', 'workflow_id'), len(wf_chunk))} FOR UPDATE",
+                (shard_id, *_params(wf_chunk)),
             )
         )
-    for i in range(0, len(runs), _READ_CHUNK):
-        chunk = runs[i : i + _READ_CHUNK]
+    n_current = len(reads)
+    for chunk in _chunks(runs):
         reads.append(
             Fetch(
-                "SELECT domain_id, workflow_id, run_id, next_event_id FROM executions WHERE shard_id = %s"
-                f" AND ({_any_of(len(chunk), 'domain_id = %s AND workflow_id = %s AND run_id = %s')}) FOR UPDATE",
-                (shard_id, *[v for key in chunk for v in key]),
+                "SELECT domain_id, workflow_id, run_id, next_event_id, create_request_id, start_time FROM executions"
+                f" WHERE shard_id = %s AND {_keys_sql(('domain_id', 'workflow_id', 'run_id'), len(chunk))}"
+                " FOR UPDATE",
+                (shard_id, *_params(chunk)),
             )
         )
-    return reads
+    return reads, n_current
 
 
 def _keys_read_by(ops: Sequence[CreateWorkflow | UpdateWorkflow]) -> tuple[list[WorkflowKey], list[RunKey]]:
@@ -463,100 +529,105 @@ def _keys_read_by(ops: Sequence[CreateWorkflow | UpdateWorkflow]) -> tuple[list[
     return list(workflows), list(runs)
 
 
+@dataclass(slots=True)
+class _StoredRun:
+    """The columns of a run row the group needs: its condition and what an upsert keeps."""
+
+    next_event_id: int
+    create_request_id: str
+    start_time: int
+
+
 class _GroupView:
     """The condition columns of an op group as the database has them, kept up to date as
     each op passes: so an op is checked against the writes of the ops before it in the
     call, exactly as if they had been written one by one."""
 
-    __slots__ = ("currents", "next_event_ids")
+    __slots__ = ("currents", "runs")
 
     def __init__(self, current_rows: Sequence[Sequence[Any]], run_rows: Sequence[Sequence[Any]]) -> None:
-        self.currents: dict[WorkflowKey, CurrentExecutionRecord] = {(r[0], r[1]): _current(r[2:]) for r in current_rows}
-        # A run's presence here is its existence; the value is its next_event_id.
-        self.next_event_ids: dict[RunKey, int] = {(r[0], r[1], r[2]): int(r[3]) for r in run_rows}
+        self.currents: dict[WorkflowKey, CurrentExecutionRecord] = {
+            (r[0], r[1]): _current(r[2:]) for r in current_rows
+        }
+        self.runs: dict[RunKey, _StoredRun] = {
+            (r[0], r[1], r[2]): _StoredRun(int(r[3]), r[4], int(r[5])) for r in run_rows
+        }
 
-    def check_create(self, shard_id: int, op: CreateWorkflow) -> CurrentExecutionRecord | None:
-        """Raise the op's error, or return the current row it replaces (None: it inserts one)."""
+    def check_create(self, shard_id: int, op: CreateWorkflow) -> None:
         s = op.snapshot
-        current = self.currents.get((s.domain_id, s.workflow_id))
-        _check_create(shard_id, op, current)
-        if (s.domain_id, s.workflow_id, s.run_id) in self.next_event_ids:
+        _check_create(shard_id, op, self.currents.get((s.domain_id, s.workflow_id)))
+        if (s.domain_id, s.workflow_id, s.run_id) in self.runs:
             raise AlreadyExists(f"run {s.run_id!r} of workflow {s.workflow_id!r} already exists")
-        return current
 
     def created(self, op: CreateWorkflow) -> None:
         s = op.snapshot
         self.currents[(s.domain_id, s.workflow_id)] = CurrentExecutionRecord(
             s.run_id, s.state, s.close_status, s.create_request_id, s.start_time
         )
-        self.next_event_ids[(s.domain_id, s.workflow_id, s.run_id)] = s.next_event_id
+        self.runs[(s.domain_id, s.workflow_id, s.run_id)] = _StoredRun(s.next_event_id, s.create_request_id, s.start_time)
 
-    def check_update(self, shard_id: int, op: UpdateWorkflow) -> CurrentExecutionRecord | None:
-        """Raise the op's error (in the order of the checks: current row, run row, new run), or
-        return the current row (None if absent or not needed)."""
-        wf = (op.domain_id, op.workflow_id)
+    def check_update(self, shard_id: int, op: UpdateWorkflow) -> _StoredRun:
+        """Raise the op's error (in the order of the checks: current row, run row, new run),
+        or return the run row it updates."""
         new = op.new_run
-        current = self.currents.get(wf) if op.update_current or new is not None else None
+        current = self.currents.get((op.domain_id, op.workflow_id)) if op.update_current or new else None
         if op.update_current and (current is None or current.run_id != op.run_id):
             named = current.run_id if current else "none"
             raise ConditionFailed(f"workflow {op.workflow_id!r}: current run is {named}, not {op.run_id!r}")
-        stored = self.next_event_ids.get((op.domain_id, op.workflow_id, op.run_id))
+        stored = self.runs.get((op.domain_id, op.workflow_id, op.run_id))
         if stored is None:
             raise ConditionFailed(f"run {op.run_id!r} of workflow {op.workflow_id!r} does not exist")
-        if stored != op.condition_next_event_id:
+        if stored.next_event_id != op.condition_next_event_id:
             raise ConditionFailed(
-                f"run {op.run_id!r}: next_event_id is {stored}, the update expected {op.condition_next_event_id}"
+                f"run {op.run_id!r}: next_event_id is {stored.next_event_id},"
+                f" the update expected {op.condition_next_event_id}"
             )
         if new is not None:
             if new.mode != CreateMode.CONTINUE_AS_NEW:
                 raise ConditionFailed("UpdateWorkflow.new_run must use CreateMode.CONTINUE_AS_NEW")
             # Checked against the current row as read: it must (still) name the run that continues.
             self.check_create(shard_id, new)
-        return current
+        return stored
 
-    def updated(self, op: UpdateWorkflow, current: CurrentExecutionRecord | None) -> None:
-        self.next_event_ids[(op.domain_id, op.workflow_id, op.run_id)] = op.next_event_id
+    def updated(self, op: UpdateWorkflow, stored: _StoredRun) -> CurrentExecutionRecord | None:
+        """Apply a passing update; return the current row it writes (None: it leaves it alone)."""
+        wf = (op.domain_id, op.workflow_id)
+        self.runs[(*wf, op.run_id)] = _StoredRun(op.next_event_id, stored.create_request_id, stored.start_time)
         if op.new_run is not None:
             self.created(op.new_run)
-        elif op.update_current and current is not None:
-            self.currents[(op.domain_id, op.workflow_id)] = CurrentExecutionRecord(
-                current.run_id, op.state, op.close_status, current.create_request_id, current.start_time
+        elif op.update_current:
+            old = self.currents[wf]
+            self.currents[wf] = CurrentExecutionRecord(
+                old.run_id, op.state, op.close_status, old.create_request_id, old.start_time
             )
-
-
-Row = tuple[Any, ...]
+        else:
+            return None
+        return self.currents[wf]
 
 
 class _Round:
     """The rows of the passing ops of one round, by table.
 
     A round holds at most one op per workflow (and per visibility row), so no two of its
-    ops touch the same row and its statements can run table by table: the outcome is the
-    one of writing the ops one by one. An op on a workflow already in the round starts
-    the next round, whose statements run after these (it must see this round's rows)."""
+    ops write the same row and its rows can go table by table, several rows per statement:
+    the outcome is the one of writing the ops one by one. An op on a workflow already in
+    the round starts the next round, written after this one (it must see this round's rows).
+
+    The current row and an updated run row are written whole, as upserts (the group read
+    them, so every column is known): one multi-row statement whether the row is new, swings
+    to another run or only changes state.
+    """
 
     __slots__ = (
-        "keys",
-        "exec_inserts",
-        "exec_updates",
-        "current_inserts",
-        "current_swings",
-        "current_states",
-        "map_deletes",
-        "map_upserts",
-        "history",
-        "transfer",
-        "timers",
-        "visibility",
-    )
+        "keys", "exec_inserts", "exec_updates", "currents", "map_deletes", "map_upserts", "history", "transfer",
+        "timers", "visibility",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.keys: set[tuple[str, ...]] = set()
         self.exec_inserts: list[Row] = []
         self.exec_updates: list[Row] = []
-        self.current_inserts: list[Row] = []
-        self.current_swings: list[Row] = []  # the current row now names another run
-        self.current_states: list[Row] = []  # same run, new state / close status
+        self.currents: list[Row] = []
         self.map_deletes: list[Row] = []
         self.map_upserts: list[Row] = []
         self.history: list[Row] = []
@@ -567,7 +638,7 @@ class _Round:
     @staticmethod
     def keys_of(op: CreateWorkflow | UpdateWorkflow) -> set[tuple[str, ...]]:
         if isinstance(op, CreateWorkflow):
-            keys: set[tuple[str, ...]] = {(op.snapshot.domain_id, op.snapshot.workflow_id)}
+            keys: set[tuple[str, ...]] = set()
             creates = [op]
         else:
             keys = {(op.domain_id, op.workflow_id)}
@@ -580,28 +651,34 @@ class _Round:
                 keys.add(("visibility", c.visibility.domain_id, c.visibility.run_id))
         return keys
 
-    def add_create(self, shard_id: int, op: CreateWorkflow, replaces_current: bool) -> None:
+    def add_create(self, shard_id: int, op: CreateWorkflow) -> None:
         s = op.snapshot
         self.exec_inserts.append(
             (shard_id, s.domain_id, s.workflow_id, s.run_id, s.next_event_id, s.state, s.close_status,
              s.create_request_id, s.start_time, s.info)
         )  # fmt: skip
-        current = (s.run_id, s.state, s.close_status, s.create_request_id, s.start_time)
-        if replaces_current:
-            self.current_swings.append((*current, shard_id, s.domain_id, s.workflow_id))
-        else:
-            self.current_inserts.append((shard_id, s.domain_id, s.workflow_id, *current))
+        self.currents.append(
+            (shard_id, s.domain_id, s.workflow_id, s.run_id, s.state, s.close_status, s.create_request_id, s.start_time)
+        )
         upserts = [(kind, k, v) for kind, entries in s.maps.items() for k, v in entries.items()]
         self._add_children(shard_id, s.domain_id, s.workflow_id, s.run_id, upserts, (), op)
 
-    def add_update(self, shard_id: int, op: UpdateWorkflow, current: CurrentExecutionRecord | None) -> None:
-        key = (shard_id, op.domain_id, op.workflow_id, op.run_id)
-        self.exec_updates.append((op.next_event_id, op.state, op.close_status, op.info, *key))
-        if op.update_current and op.new_run is None:
-            self.current_states.append((op.state, op.close_status, shard_id, op.domain_id, op.workflow_id))
+    def add_update(
+        self, shard_id: int, op: UpdateWorkflow, stored: _StoredRun, current: CurrentExecutionRecord | None
+    ) -> None:
+        self.exec_updates.append(
+            (shard_id, op.domain_id, op.workflow_id, op.run_id, op.next_event_id, op.state, op.close_status,
+             stored.create_request_id, stored.start_time, op.info)
+        )  # fmt: skip
+        if current is not None and op.new_run is None:  # with a new run, add_create writes it
+            c = current
+            self.currents.append(
+                (shard_id, op.domain_id, op.workflow_id, c.run_id, c.state, c.close_status, c.create_request_id,
+                 c.start_time)
+            )  # fmt: skip
         self._add_children(shard_id, op.domain_id, op.workflow_id, op.run_id, op.map_upserts, op.map_deletes, op)
         if op.new_run is not None:
-            self.add_create(shard_id, op.new_run, current is not None)
+            self.add_create(shard_id, op.new_run)
 
     def _add_children(
         self,
@@ -632,68 +709,22 @@ class _Round:
         if op.visibility is not None:
             self.visibility.append(_visibility_params(op.visibility))
 
-    def statements(self, dialect: Dialect) -> Program[None]:
-        if self.exec_inserts:
-            yield ExecMany(
-                f"INSERT INTO executions (shard_id, domain_id, workflow_id, run_id, {EXEC_COLS})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                self.exec_inserts,
+    def statements(self, dialect: Dialect) -> Iterator[Exec]:
+        """At most one statement per table (more only past a statement's size bounds)."""
+        yield from _insert_rows(dialect, "executions", EXEC_COLUMNS, self.exec_inserts)
+        yield from _insert_rows(dialect, "executions", EXEC_COLUMNS, self.exec_updates, EXEC_PK)
+        yield from _insert_rows(dialect, "current_executions", CURRENT_COLUMNS, self.currents, CURRENT_PK)
+        for chunk in _chunks(self.map_deletes):
+            yield Exec(
+                f"DELETE FROM execution_maps WHERE {_keys_sql(MAP_PK, len(chunk))}", _params(chunk)
             )
-        if self.exec_updates:
-            yield ExecMany(
-                f"UPDATE executions SET next_event_id = %s, state = %s, close_status = %s, info = %s WHERE {EXEC_KEY}",
-                self.exec_updates,
-            )
-        if self.current_inserts:
-            yield ExecMany(
-                f"INSERT INTO current_executions (shard_id, domain_id, workflow_id, {CURRENT_COLS})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                self.current_inserts,
-            )
-        if self.current_swings:
-            yield ExecMany(
-                "UPDATE current_executions SET run_id = %s, state = %s, close_status = %s, create_request_id = %s,"
-                f" start_time = %s WHERE {CURRENT_KEY}",
-                self.current_swings,
-            )
-        if self.current_states:
-            yield ExecMany(
-                f"UPDATE current_executions SET state = %s, close_status = %s WHERE {CURRENT_KEY}",
-                self.current_states,
-            )
-        if self.map_deletes:
-            yield ExecMany(
-                f"DELETE FROM execution_maps WHERE {EXEC_KEY} AND kind = %s AND map_key = %s", self.map_deletes
-            )
-        if self.map_upserts:
-            yield ExecMany(
-                dialect.upsert(
-                    "execution_maps",
-                    ["shard_id", "domain_id", "workflow_id", "run_id", "kind", "map_key", "value"],
-                    ["shard_id", "domain_id", "workflow_id", "run_id", "kind", "map_key"],
-                ),
-                self.map_upserts,
-            )
-        if self.history:
-            yield ExecMany(
-                "INSERT INTO history_batches (shard_id, domain_id, workflow_id, run_id, first_event_id,"
-                " last_event_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                self.history,
-            )
-        if self.transfer:
-            yield ExecMany(
-                "INSERT INTO transfer_tasks (shard_id, task_id, task_type, domain_id, workflow_id, run_id, data,"
-                " visibility_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                self.transfer,
-            )
-        if self.timers:
-            yield ExecMany(
-                "INSERT INTO timer_tasks (shard_id, visibility_time, task_id, task_type, domain_id, workflow_id,"
-                " run_id, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                self.timers,
-            )
-        if self.visibility:
-            yield ExecMany(dialect.upsert("executions_visibility", VIS_COLS, ["domain_id", "run_id"]), self.visibility)
+        yield from _insert_rows(dialect, "execution_maps", MAP_COLUMNS, self.map_upserts, MAP_PK)
+        yield from _insert_rows(dialect, "history_batches", HISTORY_COLUMNS, self.history)
+        yield from _insert_rows(dialect, "transfer_tasks", TRANSFER_COLUMNS, self.transfer)
+        yield from _insert_rows(dialect, "timer_tasks", TIMER_COLUMNS, self.timers)
+        yield from _insert_rows(
+            dialect, "executions_visibility", tuple(VIS_COLS), self.visibility, ("domain_id", "run_id")
+        )
 
 
 def commit_ops(
@@ -706,20 +737,19 @@ def commit_ops(
     rows of every op; the conditions are then checked in Python, op by op in call order,
     each against the rows as the ops before it leave them. An op whose condition fails
     gets its error at its index and writes nothing, so the others need no savepoints.
-    The rows of the passing ops are then written grouped by table (one ExecMany per table
-    and round, see _Round) instead of statement by statement per op.
+    The rows of the passing ops are then written grouped by table, many rows per
+    statement (see _Round), instead of statement by statement per op.
 
     A database that refuses a row (a value too long, ...) fails the whole program: the
     driver then runs the ops one by one, each in its own savepoint, with this program.
     """
     workflows, runs = _keys_read_by(ops)
-    queries = _condition_reads(shard_id, workflows, runs)
+    queries, n_current = _condition_reads(shard_id, workflows, runs)
     if fence_range_id is not None:
         queries.insert(0, _shard_lock_query(shard_id))
     results: list[Sequence[Any]] = list((yield FetchAll(queries)))
     if fence_range_id is not None:
         _check_fence(shard_id, fence_range_id, results.pop(0))
-    n_current = -(-len(workflows) // _READ_CHUNK)
     view = _GroupView(
         [r for rows in results[:n_current] for r in rows], [r for rows in results[n_current:] for r in rows]
     )
@@ -727,7 +757,10 @@ def commit_ops(
     rounds = [_Round()]
     for op in ops:
         try:
-            current = view.check_create(shard_id, op) if isinstance(op, CreateWorkflow) else view.check_update(shard_id, op)
+            if isinstance(op, CreateWorkflow):
+                view.check_create(shard_id, op)
+            else:
+                stored = view.check_update(shard_id, op)
         except (ConditionFailed, AlreadyExists) as e:
             outcome.append(e)
             continue
@@ -739,10 +772,9 @@ def commit_ops(
         round_.keys |= keys
         if isinstance(op, CreateWorkflow):
             view.created(op)
-            round_.add_create(shard_id, op, current is not None)
+            round_.add_create(shard_id, op)
         else:
-            view.updated(op, current)
-            round_.add_update(shard_id, op, current)
+            round_.add_update(shard_id, op, stored, view.updated(op, stored))
     for r in rounds:
         yield from r.statements(dialect)
     return outcome

@@ -18,6 +18,7 @@ its conditions make a retry safe). Reads are retried once on a fresh connection 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,8 +26,8 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import AsyncRawCursor, sql
 from psycopg import errors as pgerrors
-from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cadence_fast.persistence import sqlcommon
@@ -91,6 +92,20 @@ class _Progress:
         self.committing = False
 
 
+@functools.lru_cache(maxsize=1024)
+def _native(sql: str) -> str:
+    """`%s` placeholders as PostgreSQL's own `$1, $2, ...`.
+
+    Statements then go through psycopg's raw cursor, which sends them as they are:
+    psycopg's own placeholder parsing is cached only for statements of up to 50
+    parameters, so the multi-row INSERTs of a group commit would be parsed (in Python)
+    on every call. The shared SQL uses no other `%` (checked here)."""
+    parts = sql.split("%s")
+    if any("%" in part for part in parts):
+        raise ValueError(f"only %s placeholders are supported: {sql[:80]!r}")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
 async def _drive(
     conn: psycopg.AsyncConnection[Any], program: Program[T], pipeline: psycopg.AsyncPipeline | None = None
 ) -> T:
@@ -102,26 +117,26 @@ async def _drive(
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
         if isinstance(stmt, Fetch):
-            cur = await conn.execute(stmt.sql, stmt.params)
+            cur = await AsyncRawCursor(conn).execute(_native(stmt.sql), stmt.params)
             send = await cur.fetchall()
         elif isinstance(stmt, FetchAll):
             # Send them all, then read: in pipeline mode that is one round trip.
             if pipeline is None:
                 async with conn.pipeline():
-                    cursors = [await conn.execute(q.sql, q.params) for q in stmt.queries]
+                    cursors = [await AsyncRawCursor(conn).execute(_native(q.sql), q.params) for q in stmt.queries]
                     send = [await c.fetchall() for c in cursors]
             else:
-                cursors = [await conn.execute(q.sql, q.params) for q in stmt.queries]
+                cursors = [await AsyncRawCursor(conn).execute(_native(q.sql), q.params) for q in stmt.queries]
                 send = [await c.fetchall() for c in cursors]
         elif isinstance(stmt, Exec):
-            await conn.execute(stmt.sql, stmt.params)
+            await AsyncRawCursor(conn).execute(_native(stmt.sql), stmt.params)
             send = None
         elif isinstance(stmt, ExecMany):
-            async with conn.cursor() as cur:
-                await cur.executemany(stmt.sql, stmt.rows)
+            async with AsyncRawCursor(conn) as cur:
+                await cur.executemany(_native(stmt.sql), stmt.rows)
             send = None
         elif isinstance(stmt, ExecCount):
-            cur = await conn.execute(stmt.sql, stmt.params)
+            cur = await AsyncRawCursor(conn).execute(_native(stmt.sql), stmt.params)
             if pipeline is not None:  # the count arrives with the results: fetch them now
                 await pipeline.sync()
             send = cur.rowcount
