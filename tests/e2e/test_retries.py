@@ -343,3 +343,22 @@ async def test_activity_timeouts_stretch_to_the_retry_expiration(server: Any, do
             assert ts(scheduled.schedule_to_start_timeout) == expected, scheduled
             assert ts(scheduled.schedule_to_close_timeout) >= expected
             assert ts(scheduled.start_to_close_timeout) == 10
+
+
+async def test_workflow_retry_backoff_grows_by_its_coefficient(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        policy = {"initial_interval": timedelta(seconds=1), "backoff_coefficient": 2.0, "maximum_attempts": 3}
+        run = await env.start("I4Fail", "again", retry_policy=policy)
+        backoffs = []
+        for attempt in range(3):
+            close, events = await finish(env.client, run, within=20)
+            assert started_attrs(events).attempt == attempt
+            if attempt:
+                backoffs.append(ts(started_attrs(events).first_decision_task_backoff))
+            if attempt < 2:
+                assert close.workflow_execution_continued_as_new_event_attributes.initiator == (
+                    workflow_pb2.CONTINUE_AS_NEW_INITIATOR_RETRY_POLICY
+                )
+                run = next_run(close, run)
+        assert kind(close) == "workflow_execution_failed", kinds(events)
+        assert backoffs == [1, 2]  # initial * coefficient ** (attempt - 1)
