@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from cadence_fast import errors
 from cadence_fast.history.shard import Shard
@@ -35,6 +38,40 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+# --- executors started inline ----------------------------------------------------------
+# Most executions finish without waiting (the run is cached, a poller is waiting), so a
+# Task per task (creation, the all-tasks WeakSet, a done callback) is mostly waste
+# (perf-findings F4). A queue runs an executor's coroutine inline up to its first wait
+# and hands it to a Task only if it does wait, as Python 3.12's eager tasks do.
+
+_FINISHED = object()
+
+
+def _step(coro: Coroutine[Any, Any, None], exc: BaseException | None = None) -> Any:
+    """Resume coro (with exc thrown in, if any) up to its next wait: what it waits on, or _FINISHED."""
+    try:
+        return coro.send(None) if exc is None else coro.throw(exc)
+    except StopIteration:
+        return _FINISHED
+
+
+async def _finish(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Drive a coroutine that _step left waiting on `waiting_on` to its end, as a Task would."""
+    while waiting_on is not _FINISHED:
+        try:
+            if waiting_on is None:
+                await asyncio.sleep(0)  # a bare yield: give the loop one turn
+            else:
+                # As a Task does on taking a yielded future: the coroutine's own await
+                # marked it blocking, and a second await refuses a blocking one.
+                waiting_on._asyncio_future_blocking = False
+                await waiting_on
+        except BaseException as e:  # noqa: BLE001 - handed to the coroutine, as a Task does
+            waiting_on = _step(coro, e)
+        else:
+            waiting_on = _step(coro)
+
+
 class TransferQueue:
     """Dispatches transfer tasks; an executor calls `done` when the task needs the outbox no more."""
 
@@ -45,7 +82,9 @@ class TransferQueue:
         self.ack_level = 0
         self.max_seen = 0
         self.outstanding: dict[int, TransferTask] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._ready: deque[TransferTask] = deque()
+        self._drain_scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()  # retries
         self._stopped = False
 
     async def start(self, ack_level: int) -> None:
@@ -65,27 +104,76 @@ class TransferQueue:
             self.outstanding[t.task_id] = t
             if t.task_id > self.max_seen:
                 self.max_seen = t.task_id
-            task = asyncio.ensure_future(self._run(t))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._ready.append(t)
+        if self._ready and not self._drain_scheduled:
+            # Not inline: notify runs inside the shard's commit, before its waiters are
+            # woken. Two loop turns later, not one: the transition that made these tasks
+            # still holds its run's lock until its waiter runs (next turn), and an executor
+            # started before that would only wait for the lock (and need a Task to do so).
+            self._drain_scheduled = True
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._drain)
 
-    async def _run(self, t: TransferTask) -> None:
+    def _drain(self) -> None:
+        """Start the ready tasks: no Task per transfer task (perf-findings F4).
+
+        Each executor runs inline up to its first wait. Most finish without one (a sync
+        match hands the task to a waiting poller), so a commit's tasks cost one loop
+        callback between them; an executor that does wait (a backlog write, a store read)
+        goes on in a Task of its own, so it holds up no other task."""
+        self._drain_scheduled = False
+        ready = self._ready
+        while ready and not self._stopped:
+            t = ready.popleft()
+            if t.task_id in self.outstanding:
+                self._start(t)
+
+    def _start(self, t: TransferTask) -> None:
+        coro = self.execute(t, functools.partial(self.complete, t.task_id))
+        try:
+            waiting_on = _step(coro)
+        except (Exception, asyncio.CancelledError) as e:  # noqa: BLE001 - retried: the outbox must not lose it
+            self._log_failure(t, e)
+            self._spawn(self._retry(t))
+            return
+        if waiting_on is not _FINISHED:
+            self._spawn(self._resume(t, coro, waiting_on))
+
+    async def _resume(self, t: TransferTask, coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        try:
+            await _finish(coro, waiting_on)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - retried: the outbox must not lose it
+            self._log_failure(t, e)
+        await self._retry(t)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _log_failure(self, t: TransferTask, e: BaseException) -> None:
+        if self._stopped or isinstance(e, errors.UnavailableError):
+            # matching is stopping or busy: expected, and the task stays in the outbox
+            log.debug("shard %s: transfer task %s: %s; retrying", self.shard.shard_id, t.task_id, e)
+        else:
+            log.warning("shard %s: transfer task %s failed; retrying", self.shard.shard_id, t.task_id,
+                        exc_info=e)  # fmt: skip
+
+    async def _retry(self, t: TransferTask) -> None:
         attempt = 0
         while not self._stopped:
+            await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+            attempt += 1
             try:
-                await self.execute(t, lambda: self.complete(t.task_id))
+                await self.execute(t, functools.partial(self.complete, t.task_id))
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - retried: the outbox must not lose it
-                if self._stopped or isinstance(e, errors.UnavailableError):
-                    # matching is stopping or busy: expected, and the task stays in the outbox
-                    log.debug("shard %s: transfer task %s: %s; retrying", self.shard.shard_id, t.task_id, e)
-                else:
-                    log.warning("shard %s: transfer task %s failed; retrying", self.shard.shard_id, t.task_id,
-                                exc_info=True)  # fmt: skip
-                await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
-                attempt += 1
+                self._log_failure(t, e)
 
     def complete(self, task_id: int) -> None:
         self.outstanding.pop(task_id, None)
@@ -99,9 +187,10 @@ class TransferQueue:
 
     async def stop(self) -> None:
         self._stopped = True
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
 
@@ -176,9 +265,7 @@ class TimerQueue:
             while self._heap and self._heap[0][0] <= now:
                 _, task_id, t = heapq.heappop(self._heap)
                 self._executing[task_id] = t.visibility_time
-                task = asyncio.ensure_future(self._run(t))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._fire(t)
             if now >= next_read:
                 try:
                     await self._read_window(self.window_end, 0)
@@ -200,24 +287,59 @@ class TimerQueue:
                 self._waiter = None
                 self._wake_at = 0
 
-    async def _run(self, t: TimerTask) -> None:
+    def _fire(self, t: TimerTask) -> None:
+        """Run the executor inline up to its first wait (no Task unless it waits: see _step)."""
+        coro = self.execute(t)
+        try:
+            waiting_on = _step(coro)
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - retried
+            self._log_failure(t)
+            self._spawn(self._complete(t))
+            return
+        if waiting_on is _FINISHED:
+            self._done(t)
+        else:
+            self._spawn(self._complete(t, coro, waiting_on))
+
+    async def _complete(
+        self, t: TimerTask, coro: Coroutine[Any, Any, None] | None = None, waiting_on: Any = None
+    ) -> None:
+        """Finish an execution that waited (coro), then retry the task until it succeeds."""
         attempt = 0
         try:
+            if coro is not None:
+                try:
+                    await _finish(coro, waiting_on)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001
+                    self._log_failure(t)
             while not self._stopped:
+                await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
+                attempt += 1
                 try:
                     await self.execute(t)
                     return
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001
-                    log.warning("shard %s: timer task %s failed; retrying", self.shard.shard_id, t.task_id,
-                                exc_info=True)  # fmt: skip
-                    await asyncio.sleep(_RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)])
-                    attempt += 1
+                    self._log_failure(t)
         finally:
             if not self._stopped:
-                self._executing.pop(t.task_id, None)
-                self._known.discard(t.task_id)
+                self._done(t)
+
+    def _done(self, t: TimerTask) -> None:
+        self._executing.pop(t.task_id, None)
+        self._known.discard(t.task_id)
+
+    def _log_failure(self, t: TimerTask) -> None:
+        log.warning("shard %s: timer task %s failed; retrying", self.shard.shard_id, t.task_id, exc_info=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def current_ack_level(self) -> int:
         """Every timer task before this time is done (or will be re-read after a restart)."""
