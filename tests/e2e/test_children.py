@@ -11,6 +11,7 @@ from typing import Any
 
 from cadence.api.v1 import decision_pb2, workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
+from cadence.api.v1.service_workflow_pb2 import DescribeWorkflowExecutionRequest
 from cadence.api.v1.tasklist_pb2 import TaskList
 from issue4_helpers import (
     TENANT,
@@ -404,3 +405,32 @@ async def test_signal_external_to_a_closed_run_does_not_reach_the_current_one(
         assert "workflow_execution_signaled" not in kinds(await get_history(env.client, current))
         await env.client.signal_workflow(current.workflow_id, current.run_id, "add", "direct")
         assert await result(env.client, current, list[str]) == ["direct"]
+
+
+async def test_describe_shows_the_pending_child(server: Any, domain: str) -> None:
+    async with running(server.address, domain) as env:
+        parent = await env.start("I4CancelChild")
+        events = await wait_until(
+            env.client,
+            parent,
+            lambda e: "child_workflow_execution_started" in kinds(e),
+            "ChildWorkflowExecutionStarted",
+        )
+        child = attrs(first(events, "child_workflow_execution_started")).workflow_execution
+        described = await env.client.workflow_stub.DescribeWorkflowExecution(
+            DescribeWorkflowExecutionRequest(domain=domain, workflow_execution=parent), timeout=10
+        )
+        (pending,) = described.pending_children
+        assert pending.workflow_execution.workflow_id == child.workflow_id
+        assert pending.workflow_execution.run_id == child.run_id
+        assert pending.workflow_type_name == "I4Collector"
+        assert pending.initiated_id == first(events, "start_child_workflow_execution_initiated").event_id
+        assert pending.parent_close_policy == T.PARENT_CLOSE_POLICY_TERMINATE
+        assert pending.domain == domain
+        await env.client.signal_workflow(child.workflow_id, "", "add", "done")
+        await env.client.signal_workflow(parent.workflow_id, "", "cancel")
+        await result(env.client, parent, str)
+        described = await env.client.workflow_stub.DescribeWorkflowExecution(
+            DescribeWorkflowExecutionRequest(domain=domain, workflow_execution=parent), timeout=10
+        )
+        assert not described.pending_children
