@@ -5,7 +5,9 @@ activity map row, the encoded info, one transfer and one timer task) through
 `Store.commit`, durable on return: SQLite in WAL with synchronous FULL (our default),
 the servers with their own default durability. `x16` commits 16 such updates of 16 runs
 in ONE transaction, as the shard's group committer does under load; compare its time per
-op with the single op to see what grouping buys on each adapter.
+op with the single op to see what grouping buys on each adapter. Two more groups of 16:
+one whose 8th update is stale (its ConditionFailed must cost the others nothing: no
+savepoints on the SQL servers), and 16 workflow starts (creates).
 """
 
 from __future__ import annotations
@@ -129,3 +131,24 @@ def test_commit_group_of_16(benchmark: Any, bench: Bench, loop: asyncio.Abstract
         lambda: run(loop, lambda: bench.commit([bench.update(wf, rid) for wf, rid in runs])),
         rounds=50, iterations=1, warmup_rounds=3,
     )  # fmt: skip
+
+
+def test_commit_group_of_16_one_stale(benchmark: Any, bench: Bench, loop: asyncio.AbstractEventLoop) -> None:
+    benchmark.group = "store: one transaction"
+    runs = run(loop, lambda: bench.create_runs(GROUP))
+    benchmark.extra_info["ops_per_transaction"] = GROUP
+
+    async def commit() -> None:
+        ops = [bench.update(wf, rid) for wf, rid in runs]
+        ops[7].condition_next_event_id -= 1  # someone else wrote the run since: this op fails alone
+        bench.next_event[ops[7].run_id] -= 2
+        results = await bench.store.commit(bench.shard_id, bench.range_id, ops)
+        assert results[:7] == [None] * 7 and results[8:] == [None] * 8 and results[7] is not None, results
+
+    benchmark.pedantic(lambda: run(loop, commit), rounds=50, iterations=1, warmup_rounds=3)
+
+
+def test_commit_group_of_16_creates(benchmark: Any, bench: Bench, loop: asyncio.AbstractEventLoop) -> None:
+    benchmark.group = "store: one transaction"
+    benchmark.extra_info["ops_per_transaction"] = GROUP
+    benchmark.pedantic(lambda: run(loop, lambda: bench.create_runs(GROUP)), rounds=50, iterations=1, warmup_rounds=3)
