@@ -186,3 +186,33 @@ async def test_continue_as_new_keeps_the_search_attributes(server: Any, domain: 
             started.search_attributes.indexed_fields["CustomKeywordField"]
             == (upserted.indexed_fields["CustomKeywordField"])
         )
+
+
+async def test_continue_as_new_with_a_backoff(server: Any, domain: str) -> None:
+    """Raw (a Go worker may ask for it): ContinueAsNew with backoff_start_interval starts
+    the new run at once but schedules its first decision only after the backoff."""
+    async with running(server.address, domain, worker=False) as env:
+        normal = TaskList(name=env.task_list)
+        execution = await env.start("I4HandDriven")
+        task = await poll_until_task(env.client, normal)
+        attributes = decision_pb2.ContinueAsNewWorkflowExecutionDecisionAttributes(
+            workflow_type=WorkflowType(name="I4HandDriven"), task_list=normal
+        )
+        attributes.backoff_start_interval.FromTimedelta(timedelta(seconds=2))
+        await respond(
+            env.client,
+            task,
+            [decision_pb2.Decision(continue_as_new_workflow_execution_decision_attributes=attributes)],
+        )
+        close, _ = await finish(env.client, execution)
+        second = next_run(close, execution)
+        events = await get_history(env.client, second)
+        assert ts(started_attrs(events).first_decision_task_backoff) == 2
+        task = await poll_until_task(env.client, normal)
+        assert task.workflow_execution.run_id == second.run_id
+        events = list(task.history.events)
+        scheduled = first(events, "decision_task_scheduled")
+        assert ts(scheduled.event_time) >= ts(events[0].event_time) + 2 - 0.001
+        await respond(env.client, task, [complete_decision()])
+        close, _ = await finish(env.client, second)
+        assert kind(close) == "workflow_execution_completed"
