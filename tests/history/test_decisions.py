@@ -63,18 +63,25 @@ async def test_completion_with_buffered_events_fails_as_unhandled(tmp_path: Path
         await env.signal(wf, "late", '"x"')
         await env.complete_decision(task.task_token, [complete_workflow()])
         events = await env.history_events(wf)
-        assert kinds(events)[3:] == [
-            "decision_task_failed",
-            "workflow_execution_signaled",
-            "decision_task_scheduled",
-        ]
+        # the retry is transient (Cadence): no Scheduled event until it completes
+        assert kinds(events)[3:] == ["decision_task_failed", "workflow_execution_signaled"]
         assert events[3].decision_task_failed_event_attributes.cause == (
             workflow_pb2.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION
         )
         task = await env.poll_decision()
         assert task is not None
         assert task.attempt == 1
+        # the poll reply carries the transient decision's events after the persisted ones
+        assert kinds(task.history.events)[-2:] == ["decision_task_scheduled", "decision_task_started"]
+        assert task.history.events[-1].event_id == task.started_event_id == 7
         await env.complete_decision(task.task_token, [complete_workflow()])
+        events = await env.history_events(wf)
+        assert_dense(events)
+        assert kinds(events)[5:] == [
+            "decision_task_scheduled", "decision_task_started", "decision_task_completed",
+            "workflow_execution_completed",
+        ]  # fmt: skip
+        assert events[5].decision_task_scheduled_event_attributes.attempt == 1
         close = await env.close_event(wf)
         assert (
             close is not None and close.workflow_execution_completed_event_attributes.result.data == b'"done"'
@@ -85,39 +92,51 @@ async def test_completion_with_buffered_events_fails_as_unhandled(tmp_path: Path
 
 async def test_bad_attributes_fail_the_decision_and_keep_nothing(tmp_path: Path) -> None:
     env = await Env(tmp_path / "h.db").open()
+    lists: list[str] = []  # one task list per case
     try:
-        wf, _ = await env.start()
-        task = await env.poll_decision()
-        assert task is not None
-        bad = schedule_activity("")
-        await env.complete_decision(task.task_token, [schedule_activity("ok"), bad])
-        events = await env.history_events(wf)
-        assert kinds(events)[3:] == ["decision_task_failed", "decision_task_scheduled"]
-        assert events[3].decision_task_failed_event_attributes.cause == (
+
+        async def failed_cause(decisions: list[decision_pb2.Decision]) -> int:
+            lists.append(f"case-{len(lists)}")
+            wf, _ = await env.start(task_list=lists[-1])
+            task = await env.poll_decision(lists[-1])
+            assert task is not None
+            await env.complete_decision(task.task_token, decisions)
+            events = await env.history_events(wf)
+            assert kinds(events)[3:] == ["decision_task_failed"]  # nothing of the batch is kept
+            return int(events[3].decision_task_failed_event_attributes.cause)
+
+        assert await failed_cause([schedule_activity("ok"), schedule_activity("")]) == (
             workflow_pb2.DECISION_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES
         )
-        assert await env.poll_activity(timeout=0.5) is None  # the good activity of the bad batch is gone
-        task = await env.poll_decision()
-        assert task is not None
-        dup = [schedule_activity("a"), schedule_activity("a")]
-        await env.complete_decision(task.task_token, dup)
-        events = await env.history_events(wf)
-        # second failure in a row: the retry waits for a backoff timer
-        assert events[-1].decision_task_failed_event_attributes.cause == (
+        assert (
+            await env.poll_activity("case-0", timeout=0.5) is None
+        )  # the good activity of the bad batch is gone
+        assert await failed_cause([schedule_activity("a"), schedule_activity("a")]) == (
             workflow_pb2.DECISION_TASK_FAILED_CAUSE_SCHEDULE_ACTIVITY_DUPLICATE_ID
         )
         unsupported = decision_pb2.Decision(
-            start_child_workflow_execution_decision_attributes=(
-                decision_pb2.StartChildWorkflowExecutionDecisionAttributes()
-            )
+            start_child_workflow_execution_decision_attributes=decision_pb2.StartChildWorkflowExecutionDecisionAttributes()
         )
-        task = await env.poll_decision(timeout=5)
-        assert task is not None
-        await env.complete_decision(task.task_token, [unsupported])
-        events = await env.history_events(wf)
-        assert events[-1].decision_task_failed_event_attributes.cause == (
-            workflow_pb2.DECISION_TASK_FAILED_CAUSE_BAD_START_CHILD_EXECUTION_ATTRIBUTES
+        assert (
+            await failed_cause([unsupported])
+            == workflow_pb2.DECISION_TASK_FAILED_CAUSE_BAD_START_CHILD_EXECUTION_ATTRIBUTES
         )
+        # the transient retries of the three runs: a second bad answer leaves no trace, a good one completes
+        for task_list in lists:
+            task = await env.poll_decision(task_list)
+            assert task is not None and task.attempt == 1
+            wf = task.workflow_execution.workflow_id
+            await env.complete_decision(task.task_token, [schedule_activity("")])
+            assert kinds(await env.history_events(wf))[-1] == "decision_task_failed"
+            task = await env.poll_decision(task_list, timeout=5)  # attempt 2, after a short backoff
+            assert task is not None and task.attempt == 2
+            await env.complete_decision(task.task_token, [complete_workflow()])
+            events = await env.history_events(wf)
+            assert_dense(events)
+            assert kinds(events)[3:] == [
+                "decision_task_failed", "decision_task_scheduled", "decision_task_started",
+                "decision_task_completed", "workflow_execution_completed",
+            ]  # fmt: skip
     finally:
         await env.close()
 

@@ -61,6 +61,13 @@ class DecisionHandler:
         domain: DomainEntry,
     ) -> None:
         self.engine._check_decision_token(ms, token)
+        if self.engine.is_transient_decision(ms):
+            # the transient decision made it: its Scheduled/Started events go to history now
+            for event in self.engine.transient_decision_events(ms):
+                kind = event.WhichOneof("attributes")
+                written = ms.add_event(mut, **{kind: getattr(event, kind)})
+                written.event_time.CopyFrom(event.event_time)
+            ms.decision_started_id = ms.next_event_id - 1
         completed = ms.complete_decision(mut, request.identity, request.binary_checksum)
         sticky = request.sticky_attributes
         if request.HasField("sticky_attributes") and sticky.worker_task_list.name:

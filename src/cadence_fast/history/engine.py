@@ -20,6 +20,7 @@ from cadence.api.v1 import (
     history_pb2,
     service_worker_pb2,
     service_workflow_pb2,
+    tasklist_pb2,
     workflow_pb2,
 )
 
@@ -406,7 +407,9 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
     def fail_started_decision_for_close(self, ms: MutableState, mut: Mutation, identity: str) -> None:
         """Closing with a started decision writes its failure first, then the buffered events."""
         if ms.has_started_decision():
-            ms.fail_decision(mut, workflow_pb2.DECISION_TASK_FAILED_CAUSE_FORCE_CLOSE_DECISION, b"", identity)
+            self.fail_decision(
+                ms, mut, workflow_pb2.DECISION_TASK_FAILED_CAUSE_FORCE_CLOSE_DECISION, b"", identity
+            )
         elif ms.has_pending_decision():
             ms.clear_decision()
         ms.flush_buffered(mut)
@@ -415,15 +418,84 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
         """Schedule a decision (and its transfer task) if none is pending."""
         if ms.decision_schedule_id != EMPTY or not ms.is_open():
             return
-        event = ms.schedule_decision(mut)
-        if event is not None:
-            mut.transfer.append((codec.TRANSFER_DECISION, codec.pack(event.event_id, ms.decision_attempt)))
-            if ms.decision_sticky and ms.sticky_schedule_to_start > 0:
-                # a sticky worker that does not pick it up in time: back to the normal list
-                mut.timers.append((
-                    mut.now + ms.sticky_schedule_to_start, codec.TIMER_DECISION_TIMEOUT,
-                    codec.pack(event.event_id, ms.decision_attempt, workflow_pb2.TIMEOUT_TYPE_SCHEDULE_TO_START),
-                ))  # fmt: skip
+        if ms.decision_attempt > 0:
+            # A retry after a failed or timed-out decision is *transient* (Cadence): no event now;
+            # its Scheduled/Started events reach history only if it completes, so a decider that
+            # keeps failing does not grow the history.
+            schedule_id = ms.next_event_id
+            ms.decision_schedule_id = schedule_id
+            ms.decision_started_id = EMPTY
+            ms.decision_request_id = ""
+            ms.decision_timeout = ms.task_timeout
+            ms.decision_scheduled_time = mut.now
+            if not ms.decision_original_scheduled_time:
+                ms.decision_original_scheduled_time = mut.now
+            ms.decision_backoff_until = 0
+            ms.decision_sticky = ms.sticky_task_list != ""
+            mut.decision_scheduled = True
+            mut.touched = True
+        else:
+            event = ms.schedule_decision(mut)
+            if event is None:
+                return
+            schedule_id = event.event_id
+        mut.transfer.append((codec.TRANSFER_DECISION, codec.pack(schedule_id, ms.decision_attempt)))
+        if ms.decision_sticky and ms.sticky_schedule_to_start > 0:
+            # a sticky worker that does not pick it up in time: back to the normal list
+            mut.timers.append((
+                mut.now + ms.sticky_schedule_to_start, codec.TIMER_DECISION_TIMEOUT,
+                codec.pack(schedule_id, ms.decision_attempt, workflow_pb2.TIMEOUT_TYPE_SCHEDULE_TO_START),
+            ))  # fmt: skip
+
+    @staticmethod
+    def is_transient_decision(ms: MutableState) -> bool:
+        """A retried decision not (yet) in history: see schedule_decision."""
+        return bool(ms.decision_attempt > 0 and ms.decision_schedule_id != EMPTY)
+
+    def transient_decision_events(self, ms: MutableState) -> list[Any]:
+        """The Scheduled/Started events of a started transient decision, as they will be written."""
+        task_list = tasklist_pb2.TaskList(name=ms.task_list, kind=tasklist_pb2.TASK_LIST_KIND_NORMAL)
+        if ms.decision_sticky and ms.sticky_task_list:
+            task_list = tasklist_pb2.TaskList(
+                name=ms.sticky_task_list, kind=tasklist_pb2.TASK_LIST_KIND_STICKY
+            )
+        scheduled = history_pb2.HistoryEvent(
+            event_id=ms.decision_schedule_id,
+            event_time=core.ts(ms.decision_scheduled_time),
+            decision_task_scheduled_event_attributes=history_pb2.DecisionTaskScheduledEventAttributes(
+                task_list=task_list,
+                start_to_close_timeout=core.dur(ms.decision_timeout),
+                attempt=ms.decision_attempt,
+            ),
+        )
+        started = history_pb2.HistoryEvent(
+            event_id=ms.decision_schedule_id + 1,
+            event_time=core.ts(ms.decision_started_time),
+            decision_task_started_event_attributes=history_pb2.DecisionTaskStartedEventAttributes(
+                scheduled_event_id=ms.decision_schedule_id, identity=ms.decision_identity,
+                request_id=ms.decision_request_id,
+            ),
+        )  # fmt: skip
+        return [scheduled, started]
+
+    def fail_decision(
+        self, ms: MutableState, mut: Mutation, cause: int, details: bytes, identity: str, reason: str = ""
+    ) -> None:
+        """DecisionTaskFailed, except for a transient decision: that one leaves no trace (Cadence)."""
+        if self.is_transient_decision(ms):
+            ms.clear_decision()
+            ms.decision_attempt += 1
+            mut.touched = True
+            return
+        ms.fail_decision(mut, cause, details, identity, reason=reason)
+
+    def time_out_decision(self, ms: MutableState, mut: Mutation, timeout_type: int) -> None:
+        if self.is_transient_decision(ms):
+            ms.clear_decision()
+            ms.decision_attempt += 1
+            mut.touched = True
+            return
+        ms.time_out_decision(mut, timeout_type)
 
     def schedule_decision_with_backoff(self, ms: MutableState, mut: Mutation) -> None:
         """After repeated decision failures, wait before retrying so a broken workflow does not spin."""
@@ -628,8 +700,25 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
                 or ms.decision_started_id != EMPTY
             ):
                 raise StaleTaskError("decision task is not pending")
-            ms.start_decision(mut, request.identity, request_id)
             ms.decision_identity = request.identity
+            if self.is_transient_decision(ms) and ms.decision_schedule_id == ms.next_event_id:
+                # transient: recorded in mutable state only; the reply carries its two events
+                ms.decision_started_id = ms.decision_schedule_id + 1
+                ms.decision_request_id = request_id
+                ms.decision_started_time = mut.now
+                mut.touched = True
+            else:
+                if self.is_transient_decision(ms):
+                    # events came in while it was scheduled: it becomes a real decision (Go)
+                    ms.decision_attempt = 0
+                    event = ms.add_event(
+                        mut,
+                        decision_task_scheduled_event_attributes=(
+                            self.transient_decision_events(ms)[0].decision_task_scheduled_event_attributes
+                        ),
+                    )
+                    ms.decision_schedule_id = event.event_id
+                ms.start_decision(mut, request.identity, request_id)
             mut.timers.append((
                 mut.now + ms.decision_timeout,
                 codec.TIMER_DECISION_TIMEOUT,
@@ -645,7 +734,11 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
             if ms.decision_request_id != request_id:
                 raise StaleTaskError("decision moved on")
             history = await self.full_history_bytes(ms)
+            if self.is_transient_decision(ms):
+                history += history_pb2.History(events=self.transient_decision_events(ms)).SerializeToString()
             resp = views.decision_task_response(ms, history, self._backlog_hint(task))
+            if self.is_transient_decision(ms):
+                resp.next_event_id = ms.decision_started_id + 1  # past the events the reply carries
         if task.kind == KIND_STICKY:
             # a sticky worker has the workflow cached: only the events since its last decision
             first = ms.last_processed_event + 1 if ms.last_processed_event else 1
@@ -676,8 +769,8 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
             def fail(ms: MutableState, mut: Mutation) -> None:
                 self._check_decision_token(ms, token)
                 ms.clear_stickiness()  # Go: stickiness is cleared whenever a decision fails
-                ms.fail_decision(
-                    mut, failed.cause, failed.message.encode(), request.identity, reason=failed.message
+                self.fail_decision(
+                    ms, mut, failed.cause, failed.message.encode(), request.identity, failed.message
                 )
                 ms.flush_buffered(mut)
                 self.schedule_decision_with_backoff(ms, mut)
@@ -708,7 +801,7 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
             # Go clears stickiness whenever a decision fails: the worker dropped its cached copy,
             # so the retry goes to the normal list with the whole history.
             ms.clear_stickiness()
-            ms.fail_decision(mut, request.cause, request.details.data, request.identity)
+            self.fail_decision(ms, mut, request.cause, request.details.data, request.identity)
             ms.flush_buffered(mut)
             self.schedule_decision_with_backoff(ms, mut)
 

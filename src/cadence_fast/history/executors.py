@@ -103,7 +103,7 @@ class Executors:
             return  # a schedule-to-start timer of a decision that started meanwhile, or the reverse
         if ms.decision_sticky or timeout_type == C.TIMEOUT_TYPE_SCHEDULE_TO_START:
             ms.clear_stickiness()  # the sticky worker did not answer: back to the normal list
-        ms.time_out_decision(mut, timeout_type)
+        self.engine.time_out_decision(ms, mut, timeout_type)
         ms.flush_buffered(mut)
         self.engine.schedule_decision(ms, mut)
 
