@@ -374,3 +374,28 @@ async def test_activity_timeouts_stretch_to_the_retry_expiration(tmp_path: Path)
         assert [a.schedule_to_close_timeout.seconds for a in scheduled] == [40, 60]
     finally:
         await env.close()
+
+
+async def test_events_during_a_transient_decision_make_it_real(tmp_path: Path) -> None:
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        wf, _ = await env.start()
+        task = await env.poll_decision()
+        assert task is not None
+        await env.history.respond_decision_task_failed(
+            service_worker_pb2.RespondDecisionTaskFailedRequest(
+                task_token=task.task_token, cause=workflow_pb2.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION
+            )
+        )
+        await env.signal(wf, "s", '"x"')  # arrives while the transient retry is only scheduled
+        task = await env.poll_decision()
+        assert task is not None and task.attempt == 0
+        events = await env.history_events(wf)
+        assert kinds(events)[3:] == [
+            "decision_task_failed", "workflow_execution_signaled", "decision_task_scheduled", "decision_task_started",
+        ]  # fmt: skip
+        assert_dense(events)
+        await env.complete_decision(task.task_token, [complete_workflow()])
+        assert kinds(await env.history_events(wf))[-1] == "workflow_execution_completed"
+    finally:
+        await env.close()
