@@ -155,3 +155,27 @@ def test_large_group(server_db: tuple[str, str]) -> None:
             assert run.next_event_id == (3 if i == 700 else 5)
 
     scenario(server_db[1], body)
+
+
+def test_group_larger_than_a_packet(server_db: tuple[str, str]) -> None:
+    """18 MB of rows in one group (over MariaDB's default 16 MB max_allowed_packet): the
+    drivers cut their statements and batches, every byte comes back."""
+
+    async def body(store: Store, sid: int, rng: int) -> None:
+        domain = uid()
+        creates = [create_op(domain, uid("wf-")) for _ in range(6)]
+        assert await store.commit(sid, rng, creates) == [None] * 6
+        history = [bytes([i]) * (2 << 20) for i in range(6)]
+        updates = [
+            update_op(c, history=[batch(3, 4, history[i])], map_upserts=[(MapKind.ACTIVITY, "big", history[i][: 1 << 20])])
+            for i, c in enumerate(creates)
+        ]
+        assert await store.commit(sid, rng, updates) == [None] * 6
+        for i, c in enumerate(creates):
+            s = c.snapshot
+            run = await store.get_execution(sid, domain, s.workflow_id, s.run_id)
+            assert run.maps[MapKind.ACTIVITY]["big"] == history[i][: 1 << 20]
+            batches, _ = await store.read_history(sid, domain, s.workflow_id, s.run_id, 3, 5, 0, None)
+            assert [b.data for b in batches] == [history[i]]
+
+    scenario(server_db[1], body)
