@@ -14,7 +14,6 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from cadence.api.v1 import workflow_pb2
 from cadence.api.v1.common_pb2 import WorkflowExecution
 from cadence.api.v1.tasklist_pb2 import TaskList
@@ -279,7 +278,6 @@ async def test_cancelling_an_activity_waiting_for_its_retry(server: Any, domain:
         assert [a for a, _, _ in ATTEMPTS[execution.workflow_id]] == [0]
 
 
-@pytest.mark.xfail(strict=True, reason="finding F6 in /work/notes/issue4-findings.md")
 async def test_decision_retries_are_transient(server: Any, domain: str) -> None:
     """A decision that keeps timing out is retried with attempt + 1, but only the first
     timeout is written: the retries' Scheduled/Started events are transient (sent in the
