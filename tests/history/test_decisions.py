@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
 from cadence.api.v1 import decision_pb2, service_worker_pb2, workflow_pb2
 
 from cadence_fast import errors
+from cadence_fast.history import tokens
 from tests.history.harness import (
     Env,
     assert_dense,
@@ -166,7 +168,7 @@ async def test_respond_decision_failed_reschedules_with_backoff(tmp_path: Path) 
         with pytest.raises(errors.EntityNotExistsError):
             await env.history.respond_decision_task_failed(
                 service_worker_pb2.RespondDecisionTaskFailedRequest(
-                    task_token=task.task_token.replace(b",3,", b",9,")
+                    task_token=dataclasses.replace(tokens.decode(task.task_token), attempt=9).encode()
                 )
             )
     finally:
