@@ -56,7 +56,9 @@ async def test_cron_runs_twice_and_carries_the_last_result(server: Any, domain: 
         await terminate(env.client, WorkflowExecution(workflow_id=execution.workflow_id))
 
 
-async def test_failing_cron_run_still_continues(server: Any, domain: str) -> None:
+async def test_failing_cron_run_still_continues_and_termination_ends_the_chain(
+    server: Any, domain: str
+) -> None:
     async with running(server.address, domain) as env:
         execution = await env.start("I4Fail", "cron trouble", cron_schedule=EVERY)
         close, events = await finish(env.client, execution, within=20)
@@ -70,7 +72,12 @@ async def test_failing_cron_run_still_continues(server: Any, domain: str) -> Non
         assert started.continued_failure.reason == "WorkflowBoom"
         # Nothing completed yet, so there is no last result to carry.
         assert not started.last_completion_result.data
+        # Terminating the run waiting for its tick ends the chain: no run follows it.
         await terminate(env.client, WorkflowExecution(workflow_id=execution.workflow_id))
+        await asyncio.sleep(2.5)  # past that tick
+        current = await get_history(env.client, WorkflowExecution(workflow_id=execution.workflow_id))
+        assert started_attrs(current) == started
+        assert kind(current[-1]) == "workflow_execution_terminated", kinds(current)
 
 
 @pytest.mark.parametrize(
