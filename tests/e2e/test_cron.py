@@ -1,7 +1,7 @@
 """Issue 4, cron schedules, with a real official-client worker: an `@every 2s` workflow
 runs twice (each run waits its backoff before its first decision; the second run's
 initiator is CRON_SCHEDULE and it carries the last result), a failing cron run still
-continues on schedule, five-field schedules and descriptors start on their boundaries,
+continues on schedule (terminating one ends the chain), five-field schedules and descriptors start on their boundaries,
 and the overlap policies SKIPPED and BUFFER_ONE decide when a late run's successor starts."""
 
 from __future__ import annotations
