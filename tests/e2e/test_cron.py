@@ -1,8 +1,10 @@
 """Issue 4, cron schedules, with a real official-client worker: an `@every 2s` workflow
 runs twice (each run waits its backoff before its first decision; the second run's
 initiator is CRON_SCHEDULE and it carries the last result), a failing cron run still
-continues on schedule (terminating one ends the chain), five-field schedules and descriptors start on their boundaries,
-and the overlap policies SKIPPED and BUFFER_ONE decide when a late run's successor starts."""
+continues on schedule (terminating one ends the chain), a failing run with a retry policy
+is retried before the next tick, five-field schedules and descriptors start on their
+boundaries, and the overlap policies SKIPPED and BUFFER_ONE decide when a late run's
+successor starts."""
 
 from __future__ import annotations
 
