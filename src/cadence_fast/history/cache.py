@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 RunKey = tuple[str, str, str]  # (domain_id, workflow_id, run_id)
@@ -84,16 +82,42 @@ class ExecutionCache:
     def forget_current(self, domain_id: str, workflow_id: str) -> None:
         self._current.pop((domain_id, workflow_id), None)
 
-    @asynccontextmanager
-    async def locked(self, key: RunKey) -> AsyncIterator[None]:
-        entry = self._locks.get(key)
+    def locked(self, key: RunKey) -> _Locked:
+        """`async with cache.locked(key):` holds the run's lock (one writer per run)."""
+        return _Locked(self._locks, key)
+
+
+class _Locked:
+    """The async context manager of ExecutionCache.locked.
+
+    A class rather than @asynccontextmanager: it is entered several times per workflow
+    step, and the generator-based helper (a generator, its wrapper object, anext and
+    athrow plumbing) cost more than the lock itself."""
+
+    __slots__ = ("_locks", "_key", "_entry")
+
+    def __init__(self, locks: dict[RunKey, _RunLock], key: RunKey) -> None:
+        self._locks = locks
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        entry = self._locks.get(self._key)
         if entry is None:
-            entry = self._locks[key] = _RunLock()
+            entry = self._locks[self._key] = _RunLock()
         entry.users += 1
         try:
-            async with entry.lock:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._locks[key]
+            await entry.lock.acquire()
+        except BaseException:
+            self._leave(entry)
+            raise
+        self._entry = entry
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        entry = self._entry
+        entry.lock.release()
+        self._leave(entry)
+
+    def _leave(self, entry: _RunLock) -> None:
+        entry.users -= 1
+        if entry.users == 0:
+            del self._locks[self._key]
