@@ -137,8 +137,10 @@ async def test_cron_overlap_policies(server: Any, domain: str) -> None:
             second_run(workflow_pb2.CRON_OVERLAP_POLICY_BUFFER_ONE),
         )
         assert skipped > 0
-        # On a tick of the grid (backoffs are whole seconds, rounded up: up to 1 s after).
-        assert on_grid < 1.01 or on_grid > 1.99, on_grid
+        # On a tick of the grid: backoffs are whole seconds, rounded up (up to 1 s after the
+        # tick), counted from the predecessor's close; the successor's Started event is written
+        # a few ms to tens of ms after that close under load, hence the 0.1 s of slack.
+        assert on_grid < 1.1 or on_grid > 1.99, on_grid
         assert buffered == 0
 
 
