@@ -15,7 +15,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from cadence_fast import errors
@@ -30,8 +30,8 @@ _MAX_TASK_ID = (1 << 62) - 1
 _TIMER_WINDOW_NS = 60 * 1_000_000_000
 _RETRY_SECONDS = (0.05, 0.2, 1.0, 2.0, 5.0)
 
-TransferExecutor = Callable[[TransferTask, Callable[[], None]], Awaitable[None]]
-TimerExecutor = Callable[[TimerTask], Awaitable[None]]
+TransferExecutor = Callable[[TransferTask, Callable[[], None]], Coroutine[Any, Any, None]]
+TimerExecutor = Callable[[TimerTask], Coroutine[Any, Any, None]]
 
 
 def now_ns() -> int:
