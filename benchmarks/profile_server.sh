@@ -16,7 +16,11 @@ rm -f "$out/profile.db"*
 "$venv/bin/cadence-fast" server start --port "$port" --db "$out/profile.db" >"$out/server.log" 2>&1 &
 server=$!
 spy=
-cleanup() { [[ -n $spy ]] && kill -INT "$spy" 2>/dev/null; kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; }
+cleanup() {
+  kill "$server" 2>/dev/null || true
+  if [[ -n $spy ]]; then kill -INT "$spy" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 for _ in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.5; done
 # shellcheck disable=SC2086
@@ -29,7 +33,8 @@ echo "load: $(uptime)"
 before=$(cpu)
 "$venv/bin/cadence-fast" bench --address "127.0.0.1:$port" --json "$@" | tee "$out/bench.json"
 after=$(cpu)
-kill -INT "$spy"; wait "$spy" || true; spy=
+kill -INT "$spy" 2>/dev/null || echo "py-spy ended early: $(tail -1 "$out/py-spy.log")" >&2
+wait "$spy" || true; spy=
 "$venv/bin/python" - "$out/bench.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 b = json.load(open(sys.argv[1])); ticks = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
