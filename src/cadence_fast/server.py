@@ -99,7 +99,9 @@ def add_servicers(server: grpc.aio.Server, services: Services) -> None:
     from cadence_fast.api.workflow import WorkflowAPI
 
     service_domain_pb2_grpc.add_DomainAPIServicer_to_server(DomainAPI(services), server)
-    service_workflow_pb2_grpc.add_WorkflowAPIServicer_to_server(WorkflowAPI(services), server)
+    workflow = WorkflowAPI(services)
+    service_workflow_pb2_grpc.add_WorkflowAPIServicer_to_server(workflow, server)
+    add_encoded_handlers(workflow, server)
     worker = WorkerAPI(services)
     service_worker_pb2_grpc.add_WorkerAPIServicer_to_server(worker, server)
     add_encoded_handlers(worker, server)

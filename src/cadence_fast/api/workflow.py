@@ -49,6 +49,8 @@ async def resolve_domain(services: Services, name: str) -> DomainEntry:
 
 class WorkflowAPI(ApiServicer, TaskListHandlers, service_workflow_pb2_grpc.WorkflowAPIServicer):
     service_name = "uber.cadence.api.v1.WorkflowAPI"
+    # A whole cached history is sent as its stored bytes (views.HistoryPageResponse).
+    encoded_responses = {"GetWorkflowExecutionHistory": pb.GetWorkflowExecutionHistoryRequest}
 
     def __init__(self, services: Services) -> None:
         self.services = services

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cadence.api.v1 import (
     common_pb2,
@@ -33,10 +33,6 @@ def _task_list(name: str) -> tasklist_pb2.TaskList:
     return tasklist_pb2.TaskList(name=name, kind=tasklist_pb2.TASK_LIST_KIND_NORMAL)
 
 
-#: PollForDecisionTaskResponse.history: field 8, length-delimited (wire type 2).
-_HISTORY_TAG = b"\x42"
-
-
 def _varint(n: int) -> bytes:
     out = bytearray()
     while n > 0x7F:
@@ -46,21 +42,23 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-class DecisionTaskResponse:
-    """A PollForDecisionTaskResponse whose history stays the stored event bytes.
+class _SplicedHistory:
+    """A response whose `history` field stays the stored event bytes.
 
     Parsing every event and encoding it again costs in proportion to the history, on
     every decision poll (perf-findings F1). Instead the response is encoded without its
-    history and the stored bytes are appended as field 8 on the wire: protobuf allows a
-    length-delimited field anywhere, so the receiver sees the same message. gRPC calls
-    `SerializeToString` through the bytes-aware serializer that api.base registers for
-    the poll. Other fields read through to the message (`head`); reading `history`
-    parses the events into it once, and from then on `head` is the whole response.
+    history and the stored bytes are appended as the history field on the wire: protobuf
+    allows a length-delimited field anywhere, so the receiver sees the same message. gRPC
+    calls `SerializeToString` through the serializer api.base registers for the RPC
+    (`encoded_responses`). Other fields read through to the message (`head`); reading
+    `history` parses the events into it once, and from then on `head` is the whole response.
     """
 
     __slots__ = ("head", "_history")
+    #: The history field's tag byte (field number << 3 | wire type 2).
+    _TAG = b""
 
-    def __init__(self, head: service_worker_pb2.PollForDecisionTaskResponse, history: bytes) -> None:
+    def __init__(self, head: Any, history: bytes) -> None:
         self.head = head
         self._history: bytes | None = history
 
@@ -69,27 +67,41 @@ class DecisionTaskResponse:
         if self._history is not None:
             self.head.history.MergeFromString(self._history)
             self._history = None
-        return self.head.history
+        return self.head.history  # type: ignore[no-any-return]
 
     def HasField(self, name: str) -> bool:  # noqa: N802 - the protobuf method name
         if name == "history" and self._history:
             return True
-        return self.head.HasField(name)
+        return self.head.HasField(name)  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.head, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in DecisionTaskResponse.__slots__:
+        if name in _SplicedHistory.__slots__:
             object.__setattr__(self, name, value)
         else:
             setattr(self.head, name, value)
 
     def SerializeToString(self) -> bytes:  # noqa: N802 - the protobuf method name
-        data = self.head.SerializeToString()
+        data: bytes = self.head.SerializeToString()
         if self._history:
-            return data + _HISTORY_TAG + _varint(len(self._history)) + self._history
+            return data + self._TAG + _varint(len(self._history)) + self._history
         return data
+
+
+class DecisionTaskResponse(_SplicedHistory):
+    """PollForDecisionTaskResponse; history is field 8."""
+
+    __slots__ = ()
+    _TAG = b"\x42"
+
+
+class HistoryPageResponse(_SplicedHistory):
+    """GetWorkflowExecutionHistoryResponse; history is field 1."""
+
+    __slots__ = ()
+    _TAG = b"\x0a"
 
 
 def decision_task_response(ms: Any, history: bytes, backlog_hint: int) -> DecisionTaskResponse:
@@ -296,8 +308,16 @@ async def get_history(
     # Captured before reading: a transition may move the shared state while the read awaits,
     # and the token must continue right after the last event actually returned.
     next_event_id, is_open = ms.next_event_id, ms.is_open()
-    events = await engine.read_events(ms, first, next_event_id)
     page_size = request.page_size
+    if first == 1 and ms.history_complete and (page_size <= 0 or page_size >= next_event_id - 1):
+        # The whole history, cached in memory: its stored bytes, spliced (see _SplicedHistory).
+        history = b"".join(ms.history)
+        if request.wait_for_new_event and is_open:
+            resp.next_page_token = _encode_page_token(key[2], next_event_id if history else first)
+        # A stand-in with the response's fields and encoding (WorkflowAPI registers the
+        # RPC with a serializer that calls SerializeToString).
+        return cast(service_workflow_pb2.GetWorkflowExecutionHistoryResponse, HistoryPageResponse(resp, history))
+    events = await engine.read_events(ms, first, next_event_id)
     if page_size > 0 and len(events) > page_size:
         events = events[:page_size]
         resp.next_page_token = _encode_page_token(key[2], events[-1].event_id + 1)
