@@ -748,8 +748,7 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
         return resp
 
     def _backlog_hint(self, task: MatchTask) -> int:
-        hint = getattr(self.matching, "backlog_hint", None)
-        return int(hint(task.domain_id, task.task_list, task.task_type)) if hint is not None else 0
+        return self.matching.backlog_hint(task.domain_id, task.task_list, task.task_type)
 
     async def respond_decision_task_completed(
         self, request: service_worker_pb2.RespondDecisionTaskCompletedRequest
