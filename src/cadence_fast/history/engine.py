@@ -276,7 +276,11 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
                         continue
                     raise errors.UnavailableError("workflow was updated concurrently; retry") from None
                 except BaseException as e:
+                    # Outcome unknown (a cancelled caller's op still commits in the shard's
+                    # batch): drop the run and its current-run pointer (a continue-as-new may
+                    # have landed) so both are read back from the store.
                     self.cache.evict(key)
+                    self.cache.forget_current(key[0], key[1])
                     raise self._store_error(shard, e) from None
                 return result
         raise AssertionError("unreachable")

@@ -74,6 +74,9 @@ async def reset(
         except (store_errors.AlreadyExists, store_errors.ConditionFailed):
             continue  # the current run moved meanwhile: look again
         except BaseException as e:
+            # Outcome unknown (a cancelled caller's op still commits): the current-run
+            # pointer may be stale, read it from the store next time.
+            engine.cache.forget_current(domain.id, base.workflow_id)
             raise engine._store_error(shard, e) from None
         ms.set_history([b.data for b in op.history], 1 << 20)
         engine.cache.put_if_absent((domain.id, ms.workflow_id, ms.run_id), ms)

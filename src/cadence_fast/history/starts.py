@@ -127,6 +127,9 @@ class WorkflowStarts:
                 mode, previous_run_id = CreateMode.WORKFLOW_ID_REUSE, current.run_id
                 continue
             except BaseException as e:
+                # Outcome unknown (e.g. the caller was cancelled; the op still commits):
+                # the cached current-run pointer may now be stale, read it from the store.
+                self.cache.forget_current(domain.id, req.workflow_id)
                 raise self._store_error(shard, e) from None
             key = (domain.id, req.workflow_id, ms.run_id)
             assert isinstance(op, CreateWorkflow)
