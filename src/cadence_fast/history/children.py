@@ -13,7 +13,8 @@ policy to its own children through the CloseExecution transfer task.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cadence.api.v1 import (
@@ -31,6 +32,7 @@ from cadence_fast.history.errors import DecisionFailed
 from cadence_fast.persistence.records import CloseStatus, TransferTask
 
 if TYPE_CHECKING:
+    from cadence_fast.history.cache import RunKey
     from cadence_fast.history.decisions import _Context
     from cadence_fast.history.engine import HistoryEngine
 
@@ -51,6 +53,47 @@ _CHILD_OUTCOMES = {
 
 def _execution(workflow_id: str, run_id: str = "") -> common_pb2.WorkflowExecution:
     return common_pb2.WorkflowExecution(workflow_id=workflow_id, run_id=run_id)
+
+
+@dataclass(frozen=True)
+class _ExternalKind:
+    """What differs between delivering a signal and a cancel request to another run."""
+
+    pending: str  # the mutable state map of initiated requests, by initiated event id
+    map_kind: int
+    unknown_cause: int  # the target run does not exist
+    completed_cause: int  # the target run is closed
+    failed_field: str
+    failed_attrs: Any  # the *FailedEventAttributes message class
+    done_field: str
+    done_attrs: Callable[[int, dict[str, Any], common_pb2.WorkflowExecution], Any]
+
+
+_SIGNAL = _ExternalKind(
+    pending="external_signals",
+    map_kind=MAP_SIGNAL,
+    unknown_cause=C.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION,
+    completed_cause=C.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_COMPLETED,
+    failed_field="signal_external_workflow_execution_failed_event_attributes",
+    failed_attrs=history_pb2.SignalExternalWorkflowExecutionFailedEventAttributes,
+    done_field="external_workflow_execution_signaled_event_attributes",
+    done_attrs=lambda iid, s, execution: history_pb2.ExternalWorkflowExecutionSignaledEventAttributes(
+        initiated_event_id=iid, domain=s["domain"], workflow_execution=execution, control=s["control"]
+    ),
+)
+_CANCEL = _ExternalKind(
+    pending="external_cancels",
+    map_kind=MAP_CANCEL,
+    unknown_cause=C.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION,
+    completed_cause=C.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_COMPLETED,
+    failed_field="request_cancel_external_workflow_execution_failed_event_attributes",
+    failed_attrs=history_pb2.RequestCancelExternalWorkflowExecutionFailedEventAttributes,
+    done_field="external_workflow_execution_cancel_requested_event_attributes",
+    # (the cancel-requested event has no control field in the API)
+    done_attrs=lambda iid, r, execution: history_pb2.ExternalWorkflowExecutionCancelRequestedEventAttributes(
+        initiated_event_id=iid, domain=r["domain"], workflow_execution=execution
+    ),
+)
 
 
 def child_entry(
@@ -307,114 +350,75 @@ class Children:
 
     async def execute_signal(self, task: TransferTask, done: Callable[[], None]) -> None:
         engine = self.engine
-        key = (task.domain_id, task.workflow_id, task.run_id)
-        (iid,) = codec.unpack(task.data)
-        source = await engine.load_committed(key)
-        s = source.external_signals.get(iid) if source.is_open() else None
-        if s is None:
-            done()
-            return
-        cause = 0
-        run_id = s["run_id"]
-        try:
-            target = await engine.resolve_run(s["domain_id"], _execution(s["workflow_id"], s["run_id"]))
-            run_id = target[2]
-            if s["child_only"]:
-                await self._check_child_of(target, source)
+
+        async def send(target: RunKey, s: dict[str, Any], source: Any, iid: int) -> None:
             await engine._signal(
                 target, s["signal_name"], common_pb2.Payload(data=s["input"]), source.identity, s["request_id"],
                 s["control"],
             )  # fmt: skip
-        except errors.EntityNotExistsError:
-            cause = C.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION
-        except errors.WorkflowExecutionAlreadyCompletedError:
-            cause = C.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_COMPLETED
 
-        def record(ms: Any, mut: Any) -> None:
-            s = ms.external_signals.get(iid) if ms.is_open() else None
-            if s is None:
-                return
-            execution = _execution(s["workflow_id"], run_id)
-            if cause:
-                ms.add_async_event(
-                    mut,
-                    signal_external_workflow_execution_failed_event_attributes=(
-                        history_pb2.SignalExternalWorkflowExecutionFailedEventAttributes(
-                            cause=cause, decision_task_completed_event_id=s["dtc_id"], domain=s["domain"],  # type: ignore[arg-type]
-                            workflow_execution=execution, initiated_event_id=iid, control=s["control"],
-                        )
-                    ),
-                )  # fmt: skip
-            else:
-                ms.add_async_event(
-                    mut,
-                    external_workflow_execution_signaled_event_attributes=(
-                        history_pb2.ExternalWorkflowExecutionSignaledEventAttributes(
-                            initiated_event_id=iid, domain=s["domain"], workflow_execution=execution,
-                            control=s["control"],
-                        )
-                    ),
-                )  # fmt: skip
-            del ms.external_signals[iid]
-            ms.touch_map(mut, MAP_SIGNAL, iid)
-            self.engine.schedule_decision(ms, mut)
-
-        await self._record(key, record)
-        done()
+        await self._execute_external(task, done, _SIGNAL, send)
 
     async def execute_cancel(self, task: TransferTask, done: Callable[[], None]) -> None:
+        engine = self.engine
+
+        async def send(target: RunKey, r: dict[str, Any], source: Any, iid: int) -> None:
+            external = workflow_pb2.ExternalExecutionInfo(
+                workflow_execution=_execution(source.workflow_id, source.run_id), initiated_id=iid
+            )
+            try:
+                await engine._request_cancel(target, r["request_id"], source.identity, "", external)
+            except errors.CancellationAlreadyRequestedError:
+                pass  # requested before (e.g. this task ran already): the request is delivered
+
+        await self._execute_external(task, done, _CANCEL, send)
+
+    async def _execute_external(
+        self,
+        task: TransferTask,
+        done: Callable[[], None],
+        kind: _ExternalKind,
+        send: Callable[[RunKey, dict[str, Any], Any, int], Awaitable[None]],
+    ) -> None:
+        """Act on the target run of a signal or cancel request, then record the outcome
+        (delivered, or failed with a cause) in the source run and drop its pending entry."""
         engine = self.engine
         key = (task.domain_id, task.workflow_id, task.run_id)
         (iid,) = codec.unpack(task.data)
         source = await engine.load_committed(key)
-        r = source.external_cancels.get(iid) if source.is_open() else None
-        if r is None:
+        e = getattr(source, kind.pending).get(iid) if source.is_open() else None
+        if e is None:
             done()
             return
         cause = 0
-        run_id = r["run_id"]
+        run_id = e["run_id"]
         try:
-            target = await engine.resolve_run(r["domain_id"], _execution(r["workflow_id"], r["run_id"]))
+            target = await engine.resolve_run(e["domain_id"], _execution(e["workflow_id"], e["run_id"]))
             run_id = target[2]
-            if r["child_only"]:
+            if e["child_only"]:
                 await self._check_child_of(target, source)
-            external = workflow_pb2.ExternalExecutionInfo(
-                workflow_execution=_execution(source.workflow_id, source.run_id), initiated_id=iid
-            )
-            await engine._request_cancel(target, r["request_id"], source.identity, "", external)
-        except errors.CancellationAlreadyRequestedError:
-            pass
+            await send(target, e, source, iid)
         except errors.EntityNotExistsError:
-            cause = C.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION
+            cause = kind.unknown_cause
         except errors.WorkflowExecutionAlreadyCompletedError:
-            cause = C.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_COMPLETED
+            cause = kind.completed_cause
 
         def record(ms: Any, mut: Any) -> None:
-            r = ms.external_cancels.get(iid) if ms.is_open() else None
-            if r is None:
+            pending = getattr(ms, kind.pending)
+            e = pending.get(iid) if ms.is_open() else None
+            if e is None:
                 return
-            execution = _execution(r["workflow_id"], run_id)
+            execution = _execution(e["workflow_id"], run_id)
             if cause:
-                ms.add_async_event(
-                    mut,
-                    request_cancel_external_workflow_execution_failed_event_attributes=(
-                        history_pb2.RequestCancelExternalWorkflowExecutionFailedEventAttributes(
-                            cause=cause, decision_task_completed_event_id=r["dtc_id"], domain=r["domain"],  # type: ignore[arg-type]
-                            workflow_execution=execution, initiated_event_id=iid, control=r["control"],
-                        )
-                    ),
+                failed = kind.failed_attrs(
+                    cause=cause, decision_task_completed_event_id=e["dtc_id"], domain=e["domain"],
+                    workflow_execution=execution, initiated_event_id=iid, control=e["control"],
                 )  # fmt: skip
+                ms.add_async_event(mut, **{kind.failed_field: failed})
             else:
-                ms.add_async_event(
-                    mut,
-                    external_workflow_execution_cancel_requested_event_attributes=(
-                        history_pb2.ExternalWorkflowExecutionCancelRequestedEventAttributes(
-                            initiated_event_id=iid, domain=r["domain"], workflow_execution=execution
-                        )
-                    ),
-                )
-            del ms.external_cancels[iid]
-            ms.touch_map(mut, MAP_CANCEL, iid)
+                ms.add_async_event(mut, **{kind.done_field: kind.done_attrs(iid, e, execution)})
+            del pending[iid]
+            ms.touch_map(mut, kind.map_kind, iid)
             self.engine.schedule_decision(ms, mut)
 
         await self._record(key, record)
