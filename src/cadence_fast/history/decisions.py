@@ -347,44 +347,30 @@ class DecisionHandler:
     def _complete_workflow(
         self, ctx: _Context, attrs: decision_pb2.CompleteWorkflowExecutionDecisionAttributes
     ) -> None:
-        if continuation.close_or_continue(
-            self.engine,
-            ctx.ms,
-            ctx.mut,
-            ctx.domain,
-            CloseStatus.COMPLETED,
-            ctx.completed_id,
-            result=attrs.result,
-        ):
-            return
-        ctx.ms.add_event(
-            ctx.mut,
-            workflow_execution_completed_event_attributes=history_pb2.WorkflowExecutionCompletedEventAttributes(
-                result=attrs.result, decision_task_completed_event_id=ctx.completed_id
-            ),
+        closed = history_pb2.WorkflowExecutionCompletedEventAttributes(
+            result=attrs.result, decision_task_completed_event_id=ctx.completed_id
         )
-        self.engine.close_run(ctx.ms, ctx.mut, CloseStatus.COMPLETED)
+        self._close_workflow(ctx, CloseStatus.COMPLETED, "workflow_execution_completed_event_attributes", closed,
+                             result=attrs.result)  # fmt: skip
 
     def _fail_workflow(
         self, ctx: _Context, attrs: decision_pb2.FailWorkflowExecutionDecisionAttributes
     ) -> None:
+        closed = history_pb2.WorkflowExecutionFailedEventAttributes(
+            failure=attrs.failure, decision_task_completed_event_id=ctx.completed_id
+        )
+        self._close_workflow(ctx, CloseStatus.FAILED, "workflow_execution_failed_event_attributes", closed,
+                             failure=attrs.failure)  # fmt: skip
+
+    def _close_workflow(self, ctx: _Context, status: int, field: str, closed: Any, **outcome: Any) -> None:
+        """Close the run as a Complete/Fail decision says, unless its retry policy or cron
+        schedule continues it as a new run instead (then the close event is not written)."""
         if continuation.close_or_continue(
-            self.engine,
-            ctx.ms,
-            ctx.mut,
-            ctx.domain,
-            CloseStatus.FAILED,
-            ctx.completed_id,
-            failure=attrs.failure,
+            self.engine, ctx.ms, ctx.mut, ctx.domain, status, ctx.completed_id, **outcome
         ):
             return
-        ctx.ms.add_event(
-            ctx.mut,
-            workflow_execution_failed_event_attributes=history_pb2.WorkflowExecutionFailedEventAttributes(
-                failure=attrs.failure, decision_task_completed_event_id=ctx.completed_id
-            ),
-        )
-        self.engine.close_run(ctx.ms, ctx.mut, CloseStatus.FAILED)
+        ctx.ms.add_event(ctx.mut, **{field: closed})
+        self.engine.close_run(ctx.ms, ctx.mut, status)
 
     def _continue_as_new(
         self, ctx: _Context, attrs: decision_pb2.ContinueAsNewWorkflowExecutionDecisionAttributes
