@@ -55,47 +55,6 @@ def _execution(workflow_id: str, run_id: str = "") -> common_pb2.WorkflowExecuti
     return common_pb2.WorkflowExecution(workflow_id=workflow_id, run_id=run_id)
 
 
-@dataclass(frozen=True)
-class _ExternalKind:
-    """What differs between delivering a signal and a cancel request to another run."""
-
-    pending: str  # the mutable state map of initiated requests, by initiated event id
-    map_kind: int
-    unknown_cause: int  # the target run does not exist
-    completed_cause: int  # the target run is closed
-    failed_field: str
-    failed_attrs: Any  # the *FailedEventAttributes message class
-    done_field: str
-    done_attrs: Callable[[int, dict[str, Any], common_pb2.WorkflowExecution], Any]
-
-
-_SIGNAL = _ExternalKind(
-    pending="external_signals",
-    map_kind=MAP_SIGNAL,
-    unknown_cause=C.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION,
-    completed_cause=C.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_COMPLETED,
-    failed_field="signal_external_workflow_execution_failed_event_attributes",
-    failed_attrs=history_pb2.SignalExternalWorkflowExecutionFailedEventAttributes,
-    done_field="external_workflow_execution_signaled_event_attributes",
-    done_attrs=lambda iid, s, execution: history_pb2.ExternalWorkflowExecutionSignaledEventAttributes(
-        initiated_event_id=iid, domain=s["domain"], workflow_execution=execution, control=s["control"]
-    ),
-)
-_CANCEL = _ExternalKind(
-    pending="external_cancels",
-    map_kind=MAP_CANCEL,
-    unknown_cause=C.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION,
-    completed_cause=C.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_COMPLETED,
-    failed_field="request_cancel_external_workflow_execution_failed_event_attributes",
-    failed_attrs=history_pb2.RequestCancelExternalWorkflowExecutionFailedEventAttributes,
-    done_field="external_workflow_execution_cancel_requested_event_attributes",
-    # (the cancel-requested event has no control field in the API)
-    done_attrs=lambda iid, r, execution: history_pb2.ExternalWorkflowExecutionCancelRequestedEventAttributes(
-        initiated_event_id=iid, domain=r["domain"], workflow_execution=execution
-    ),
-)
-
-
 def child_entry(
     initiated: history_pb2.StartChildWorkflowExecutionInitiatedEventAttributes, domain_id: str, identity: str
 ) -> dict[str, Any]:
@@ -163,6 +122,56 @@ def external_cancel_entry(
     }
 
 
+@dataclass(frozen=True)
+class _ExternalKind:
+    """What differs between delivering a signal and a cancel request to another run."""
+
+    initiated_field: str  # the Initiated event the decision writes
+    entry: Callable[[Any, str], dict[str, Any]]  # its pending entry (initiated attributes, target domain id)
+    pending: str  # the mutable state map of initiated requests, by initiated event id
+    map_kind: int
+    transfer: int  # the transfer task that delivers it
+    unknown_cause: int  # the target run does not exist
+    completed_cause: int  # the target run is closed
+    failed_field: str
+    failed_attrs: Any  # the *FailedEventAttributes message class
+    done_field: str
+    done_attrs: Callable[[int, dict[str, Any], common_pb2.WorkflowExecution], Any]
+
+
+_SIGNAL = _ExternalKind(
+    initiated_field="signal_external_workflow_execution_initiated_event_attributes",
+    entry=external_signal_entry,
+    pending="external_signals",
+    map_kind=MAP_SIGNAL,
+    transfer=codec.TRANSFER_SIGNAL,
+    unknown_cause=C.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION,
+    completed_cause=C.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_COMPLETED,
+    failed_field="signal_external_workflow_execution_failed_event_attributes",
+    failed_attrs=history_pb2.SignalExternalWorkflowExecutionFailedEventAttributes,
+    done_field="external_workflow_execution_signaled_event_attributes",
+    done_attrs=lambda iid, s, execution: history_pb2.ExternalWorkflowExecutionSignaledEventAttributes(
+        initiated_event_id=iid, domain=s["domain"], workflow_execution=execution, control=s["control"]
+    ),
+)
+_CANCEL = _ExternalKind(
+    initiated_field="request_cancel_external_workflow_execution_initiated_event_attributes",
+    entry=external_cancel_entry,
+    pending="external_cancels",
+    map_kind=MAP_CANCEL,
+    transfer=codec.TRANSFER_CANCEL,
+    unknown_cause=C.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION,
+    completed_cause=C.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_COMPLETED,
+    failed_field="request_cancel_external_workflow_execution_failed_event_attributes",
+    failed_attrs=history_pb2.RequestCancelExternalWorkflowExecutionFailedEventAttributes,
+    done_field="external_workflow_execution_cancel_requested_event_attributes",
+    # (the cancel-requested event has no control field in the API)
+    done_attrs=lambda iid, r, execution: history_pb2.ExternalWorkflowExecutionCancelRequestedEventAttributes(
+        initiated_event_id=iid, domain=r["domain"], workflow_execution=execution
+    ),
+)
+
+
 class Children:
     def __init__(self, engine: HistoryEngine) -> None:
         self.engine = engine
@@ -223,59 +232,50 @@ class Children:
         self, ctx: _Context, attrs: decision_pb2.SignalExternalWorkflowExecutionDecisionAttributes
     ) -> None:
         bad = C.DECISION_TASK_FAILED_CAUSE_BAD_SIGNAL_WORKFLOW_EXECUTION_ATTRIBUTES
-        ms, mut = ctx.ms, ctx.mut
         if not attrs.workflow_execution.workflow_id:
             raise DecisionFailed(bad, "WorkflowId is not set on decision.")
         if not attrs.signal_name:
             raise DecisionFailed(bad, "SignalName is not set on decision.")
-        domain_name = attrs.domain or ms.domain_name
+        domain_name = attrs.domain or ctx.ms.domain_name
         target = self._domain(domain_name, bad)
-        event = ms.add_event(
-            mut,
-            signal_external_workflow_execution_initiated_event_attributes=(
-                history_pb2.SignalExternalWorkflowExecutionInitiatedEventAttributes(
-                    decision_task_completed_event_id=ctx.completed_id,
-                    domain=domain_name,
-                    workflow_execution=attrs.workflow_execution,
-                    signal_name=attrs.signal_name,
-                    input=attrs.input,
-                    control=attrs.control,
-                    child_workflow_only=attrs.child_workflow_only,
-                )
-            ),
+        initiated = history_pb2.SignalExternalWorkflowExecutionInitiatedEventAttributes(
+            decision_task_completed_event_id=ctx.completed_id,
+            domain=domain_name,
+            workflow_execution=attrs.workflow_execution,
+            signal_name=attrs.signal_name,
+            input=attrs.input,
+            control=attrs.control,
+            child_workflow_only=attrs.child_workflow_only,
         )
-        ms.external_signals[event.event_id] = external_signal_entry(
-            event.signal_external_workflow_execution_initiated_event_attributes, target.id
-        )
-        ms.touch_map(mut, MAP_SIGNAL, event.event_id)
-        mut.transfer.append((codec.TRANSFER_SIGNAL, codec.pack(event.event_id)))
+        self._initiate_external(ctx, _SIGNAL, initiated, target.id)
 
     def request_cancel_external(
         self, ctx: _Context, attrs: decision_pb2.RequestCancelExternalWorkflowExecutionDecisionAttributes
     ) -> None:
         bad = C.DECISION_TASK_FAILED_CAUSE_BAD_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_ATTRIBUTES
-        ms, mut = ctx.ms, ctx.mut
         if not attrs.workflow_execution.workflow_id:
             raise DecisionFailed(bad, "WorkflowId is not set on decision.")
-        domain_name = attrs.domain or ms.domain_name
+        domain_name = attrs.domain or ctx.ms.domain_name
         target = self._domain(domain_name, bad)
-        event = ms.add_event(
-            mut,
-            request_cancel_external_workflow_execution_initiated_event_attributes=(
-                history_pb2.RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(
-                    decision_task_completed_event_id=ctx.completed_id,
-                    domain=domain_name,
-                    workflow_execution=attrs.workflow_execution,
-                    control=attrs.control,
-                    child_workflow_only=attrs.child_workflow_only,
-                )
-            ),
+        initiated = history_pb2.RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(
+            decision_task_completed_event_id=ctx.completed_id,
+            domain=domain_name,
+            workflow_execution=attrs.workflow_execution,
+            control=attrs.control,
+            child_workflow_only=attrs.child_workflow_only,
         )
-        ms.external_cancels[event.event_id] = external_cancel_entry(
-            event.request_cancel_external_workflow_execution_initiated_event_attributes, target.id
+        self._initiate_external(ctx, _CANCEL, initiated, target.id)
+
+    @staticmethod
+    def _initiate_external(ctx: _Context, kind: _ExternalKind, initiated: Any, target_domain_id: str) -> None:
+        """Write the Initiated event, its pending entry and the transfer task that delivers it,
+        all in the decision's transaction."""
+        event = ctx.ms.add_event(ctx.mut, **{kind.initiated_field: initiated})
+        getattr(ctx.ms, kind.pending)[event.event_id] = kind.entry(
+            getattr(event, kind.initiated_field), target_domain_id
         )
-        ms.touch_map(mut, MAP_CANCEL, event.event_id)
-        mut.transfer.append((codec.TRANSFER_CANCEL, codec.pack(event.event_id)))
+        ctx.ms.touch_map(ctx.mut, kind.map_kind, event.event_id)
+        ctx.mut.transfer.append((kind.transfer, codec.pack(event.event_id)))
 
     # --- transfer executors --------------------------------------------------------------
 
