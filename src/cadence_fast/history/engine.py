@@ -757,10 +757,7 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
     async def respond_decision_task_completed(
         self, request: service_worker_pb2.RespondDecisionTaskCompletedRequest
     ) -> service_worker_pb2.RespondDecisionTaskCompletedResponse:
-        token = tokens.decode(request.task_token)
-        if token.kind != tokens.KIND_DECISION:
-            raise errors.BadRequestError("task_token is not a decision task token.")
-        key = (token.domain_id, token.workflow_id, token.run_id)
+        token, key = self._decision_by_token(request.task_token)
         domain = await self.domains.get_by_id(token.domain_id)
         try:
             await self.transition(
@@ -782,6 +779,13 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
         return service_worker_pb2.RespondDecisionTaskCompletedResponse()
 
     @staticmethod
+    def _decision_by_token(task_token: bytes) -> tuple[tokens.TaskToken, RunKey]:
+        token = tokens.decode(task_token)
+        if token.kind != tokens.KIND_DECISION:
+            raise errors.BadRequestError("task_token is not a decision task token.")
+        return token, (token.domain_id, token.workflow_id, token.run_id)
+
+    @staticmethod
     def _check_decision_token(ms: MutableState, token: tokens.TaskToken) -> None:
         if (
             not ms.is_open()
@@ -794,10 +798,7 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
     async def respond_decision_task_failed(
         self, request: service_worker_pb2.RespondDecisionTaskFailedRequest
     ) -> service_worker_pb2.RespondDecisionTaskFailedResponse:
-        token = tokens.decode(request.task_token)
-        if token.kind != tokens.KIND_DECISION:
-            raise errors.BadRequestError("task_token is not a decision task token.")
-        key = (token.domain_id, token.workflow_id, token.run_id)
+        token, key = self._decision_by_token(request.task_token)
 
         def apply(ms: MutableState, mut: Mutation) -> None:
             self._check_decision_token(ms, token)
