@@ -7,10 +7,6 @@ class StaleTaskError(Exception):
     """A matched decision/activity task no longer matches mutable state: matching drops it."""
 
 
-class ShardUnavailable(Exception):
-    """The shard is being (re)acquired; the call should be retried."""
-
-
 class DecisionFailed(Exception):
     """Raised while applying a decision: the decision task fails with `cause` instead."""
 
