@@ -11,6 +11,7 @@ from cadence.api.v1 import decision_pb2, service_worker_pb2, workflow_pb2
 
 from cadence_fast import errors
 from cadence_fast.history import tokens
+from cadence_fast.persistence.records import TaskListType
 from tests.history.harness import (
     Env,
     assert_dense,
@@ -399,5 +400,25 @@ async def test_events_during_a_transient_decision_make_it_real(tmp_path: Path) -
         assert_dense(events)
         await env.complete_decision(task.task_token, [complete_workflow()])
         assert kinds(await env.history_events(wf))[-1] == "workflow_execution_completed"
+    finally:
+        await env.close()
+
+
+async def test_decision_poll_reply_carries_the_backlog_hint(tmp_path: Path) -> None:
+    # three decisions wait on a list nobody polls; the first poll's reply counts the two behind it
+    env = await Env(tmp_path / "h.db").open()
+    try:
+        for i in range(3):
+            await env.start(f"backlog-{i}", task_list="backlogged")
+        decisions = (env.domain.id, "backlogged", TaskListType.DECISION)
+        for _ in range(1000):  # the transfer queue hands them to matching asynchronously
+            if env.matching.backlog_hint(*decisions) == 3:
+                break
+            await asyncio.sleep(0.01)
+        first = await env.poll_decision("backlogged")
+        assert first is not None and first.backlog_count_hint == 2
+        for _ in range(2):
+            assert await env.poll_decision("backlogged") is not None
+        assert await env.poll_decision("backlogged", timeout=0.2) is None
     finally:
         await env.close()
