@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
+import pytest
 from cadence.api.v1 import common_pb2, service_worker_pb2, workflow_pb2
 
 from cadence_fast._core import mutable_state as core
@@ -146,5 +148,28 @@ async def test_cache_eviction_reload_equivalence(tmp_path: Path) -> None:
                 e.decision_task_failed_event_attributes.cause != workflow_pb2.DECISION_TASK_FAILED_CAUSE_UNHANDLED_DECISION
                 for e in events if e.HasField("decision_task_failed_event_attributes")
             )  # fmt: skip
+    finally:
+        await env.close()
+
+
+async def test_transfer_to_stopped_matching_is_quiet_and_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # shutdown order stops matching first: a transfer task then meets UnavailableError; it is
+    # expected (debug, not warning/error) and the task stays in the outbox for the next start
+    env = await Env(tmp_path / "h.db").open()
+    caplog.set_level(logging.DEBUG, logger="cadence_fast.history")
+    await env.matching.stop()
+    wf, _ = await env.start("after-matching-stop")
+    for _ in range(1000):
+        if any("transfer task" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.01)
+    tried = [r for r in caplog.records if "transfer task" in r.getMessage()]
+    assert tried and all(r.levelno < logging.WARNING for r in tried)
+    env = await env.reopen()
+    try:
+        task = await env.poll_decision(timeout=10)
+        assert task is not None and task.workflow_execution.workflow_id == wf
     finally:
         await env.close()
