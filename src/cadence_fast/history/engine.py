@@ -741,6 +741,8 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
             if self.is_transient_decision(ms):
                 history += history_pb2.History(events=self.transient_decision_events(ms)).SerializeToString()
             resp = views.decision_task_response(ms, history, self._backlog_hint(task))
+            for query_id, query in self._queries.for_decision(key).items():
+                resp.queries[query_id].CopyFrom(query)
             if self.is_transient_decision(ms):
                 resp.next_event_id = ms.decision_started_id + 1  # past the events the reply carries
         if task.kind == KIND_STICKY:
@@ -763,6 +765,9 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
             await self.transition(
                 key, lambda ms, mut: self._decisions.complete(ms, mut, token, request, domain)
             )
+            # Answers to the strong queries this decision task carried (no await since the
+            # commit: a waiting QueryWorkflow sees them when it wakes on that commit).
+            self._queries.answer_from_decision(key, request.query_results)
         except DecisionFailed as e:
             failed = e
 

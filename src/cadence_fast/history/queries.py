@@ -54,6 +54,8 @@ class Queries:
     def __init__(self, engine: HistoryEngine) -> None:
         self.engine = engine
         self.pending: dict[str, PendingQuery] = {}
+        #: Strong queries waiting for a run's decisions, by run: offered in its decision tasks.
+        self.attached: dict[Any, dict[str, PendingQuery]] = {}
 
     async def query(
         self,
@@ -65,18 +67,20 @@ class Queries:
         deadline = loop.time() + timeout - DEADLINE_MARGIN
         key = await self.engine.resolve_run(domain.id, request.workflow_execution)
         ms = await self.engine.load_committed(key)
-        if request.query_consistency_level == query_pb2.QUERY_CONSISTENCY_LEVEL_STRONG:
-            # Strong: the answer must reflect every event already recorded, so wait until no
-            # decision is pending (the worker then has processed them all), bounded by the deadline.
-            while ms.is_open() and ms.has_pending_decision() and deadline - loop.time() > OFFER_SECONDS / 10:
-                await self.engine.wait_for_change(key, deadline - loop.time() - OFFER_SECONDS / 10)
-                ms = await self.engine.load_committed(key)
-        rejected = self._rejected(ms, request.query_reject_condition)
-        if rejected is not None:
-            return service_workflow_pb2.QueryWorkflowResponse(query_rejected=rejected)
         query_id = str(uuid.uuid4())
         pending = self.pending[query_id] = PendingQuery(key, request.query)
         try:
+            if request.query_consistency_level == query_pb2.QUERY_CONSISTENCY_LEVEL_STRONG:
+                # Strong: the answer must reflect every event already recorded, so wait until no
+                # decision is pending (the worker then has processed them all), bounded by the
+                # deadline. Meanwhile the query rides on the next decision task's `queries` map,
+                # as Go Cadence does, for workers that answer there (query_results).
+                ms = await self._await_decisions(key, ms, query_id, pending, deadline)
+            if pending.answer.done():
+                return self._response(pending.answer.result())
+            rejected = self._rejected(ms, request.query_reject_condition)
+            if rejected is not None:
+                return service_workflow_pb2.QueryWorkflowResponse(query_rejected=rejected)
             task = MatchTask(
                 domain_id=key[0],
                 workflow_id=key[1],
@@ -102,9 +106,53 @@ class Queries:
                 ) from None
         finally:
             self.pending.pop(query_id, None)
+        return self._response(result)
+
+    async def _await_decisions(
+        self, key: Any, ms: Any, query_id: str, pending: PendingQuery, deadline: float
+    ) -> Any:
+        """Wait until the run has no pending decision (or the query was answered through one)."""
+        loop = asyncio.get_running_loop()
+        attached = self.attached.setdefault(key, {})
+        attached[query_id] = pending
+        try:
+            while (
+                not pending.answer.done()
+                and ms.is_open()
+                and ms.has_pending_decision()
+                and deadline - loop.time() > OFFER_SECONDS / 10
+            ):
+                await self.engine.wait_for_change(key, deadline - loop.time() - OFFER_SECONDS / 10)
+                ms = await self.engine.load_committed(key)
+        finally:
+            attached.pop(query_id, None)
+            if not attached:
+                self.attached.pop(key, None)
+        return ms
+
+    @staticmethod
+    def _response(result: query_pb2.WorkflowQueryResult) -> service_workflow_pb2.QueryWorkflowResponse:
         if result.result_type == query_pb2.QUERY_RESULT_TYPE_ANSWERED:
             return service_workflow_pb2.QueryWorkflowResponse(query_result=result.answer)
         raise errors.QueryFailedError(result.error_message or "query failed")
+
+    def for_decision(self, key: Any) -> dict[str, query_pb2.WorkflowQuery]:
+        """Strong queries waiting on this run: they go out in the decision task's `queries` map."""
+        return {qid: p.query for qid, p in self.attached.get(key, {}).items() if not p.answer.done()}
+
+    def answer_from_decision(self, key: Any, results: Any) -> None:
+        """`query_results` of an accepted RespondDecisionTaskCompleted answer those queries."""
+        attached = self.attached.get(key)
+        if not attached:
+            return
+        for query_id, result in results.items():
+            pending = attached.get(query_id)
+            if (
+                pending is not None
+                and not pending.answer.done()
+                and result.result_type in (query_pb2.QUERY_RESULT_TYPE_ANSWERED, query_pb2.QUERY_RESULT_TYPE_FAILED)
+            ):
+                pending.answer.set_result(result)
 
     @staticmethod
     def _rejected(ms: Any, condition: int) -> query_pb2.QueryRejected | None:
