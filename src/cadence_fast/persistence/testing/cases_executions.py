@@ -15,6 +15,7 @@ from cadence_fast.persistence.errors import (
 from cadence_fast.persistence.records import (
     CloseStatus,
     CreateMode,
+    CreateWorkflow,
     MapKind,
     WorkflowState,
 )
@@ -35,6 +36,18 @@ from cadence_fast.persistence.visibility_query import (
 )
 
 # --- executions --------------------------------------------------------------------------
+
+
+async def _closed_then_reused(store: Store) -> tuple[int, int, str, str, CreateWorkflow, CreateWorkflow]:
+    """A workflow id whose first run completed and whose second run (id reuse) is current."""
+    sid, rng = await owned_shard(store)
+    domain, wf = uid(), uid("wf-")
+    first = create_op(domain, wf)
+    await store.commit(sid, rng, [first])
+    await store.commit(sid, rng, [update_op(first, close=CloseStatus.COMPLETED)])
+    second = create_op(domain, wf, mode=CreateMode.WORKFLOW_ID_REUSE, previous_run_id=first.snapshot.run_id)
+    await store.commit(sid, rng, [second])
+    return sid, rng, domain, wf, first, second
 
 
 class TestCreateWorkflow:
@@ -173,15 +186,7 @@ class TestCreateWorkflow:
         await store.delete_execution(sid, domain, wf, op.snapshot.run_id)  # idempotent
 
     async def test_delete_old_run_keeps_the_current_row(self, store: Store) -> None:
-        sid, rng = await owned_shard(store)
-        domain, wf = uid(), uid("wf-")
-        first = create_op(domain, wf)
-        await store.commit(sid, rng, [first])
-        await store.commit(sid, rng, [update_op(first, close=CloseStatus.COMPLETED)])
-        second = create_op(
-            domain, wf, mode=CreateMode.WORKFLOW_ID_REUSE, previous_run_id=first.snapshot.run_id
-        )
-        await store.commit(sid, rng, [second])
+        sid, rng, domain, wf, first, second = await _closed_then_reused(store)
         await store.delete_execution(sid, domain, wf, first.snapshot.run_id)
         assert (await store.get_current_execution(sid, domain, wf)).run_id == second.snapshot.run_id
         await store.get_execution(sid, domain, wf, second.snapshot.run_id)
@@ -254,15 +259,7 @@ class TestUpdateWorkflow:
         await absent(store, sid, ghost.snapshot.domain_id, ghost.snapshot.workflow_id, ghost.snapshot.run_id)
 
     async def test_update_current_requires_this_run_to_be_current(self, store: Store) -> None:
-        sid, rng = await owned_shard(store)
-        domain, wf = uid(), uid("wf-")
-        first = create_op(domain, wf)
-        await store.commit(sid, rng, [first])
-        await store.commit(sid, rng, [update_op(first, close=CloseStatus.COMPLETED)])
-        second = create_op(
-            domain, wf, mode=CreateMode.WORKFLOW_ID_REUSE, previous_run_id=first.snapshot.run_id
-        )
-        await store.commit(sid, rng, [second])
+        sid, rng, domain, wf, first, second = await _closed_then_reused(store)
         # The old run is no longer current: update_current=True fails ...
         [err] = await store.commit(sid, rng, [update_op(first, condition=5, events=1)])
         assert isinstance(err, ConditionFailed)
