@@ -343,8 +343,15 @@ class Decoder:
         while self._pos < end:
             b = block[self._pos]
             if b & 0x80:  # indexed header field (§6.1)
-                idx = self._int(block, 7)
-                headers.append(self._entry(idx))
+                if b != 0xFF:  # the common case: the index fits the 7-bit prefix
+                    self._pos += 1
+                    idx = b & 0x7F
+                else:
+                    idx = self._int(block, 7)
+                if 0 < idx <= _STATIC_LEN:
+                    headers.append(self._static[idx - 1])
+                else:
+                    headers.append(self._entry(idx))
             elif b & 0x40:  # literal with incremental indexing (§6.2.1)
                 idx = self._int(block, 6)
                 name = self._entry(idx)[0] if idx else self._str(block)
