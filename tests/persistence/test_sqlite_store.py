@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from cadence_fast.persistence import create_store
-from cadence_fast.persistence.errors import SchemaError, StoreError
+from cadence_fast.persistence.errors import ConditionFailed, SchemaError, ShardOwnershipLost, StoreError
 from cadence_fast.persistence.sqlite.store import MEMORY, SQLiteStore, options_of, path_of
-from cadence_fast.persistence.testing.factories import create_op, owned_shard, uid, update_op
+from cadence_fast.persistence.testing.checks import absent
+from cadence_fast.persistence.testing.factories import batch, create_op, owned_shard, uid, update_op
 
 
 def test_url_forms() -> None:
@@ -144,6 +145,47 @@ async def test_concurrent_commits_share_transactions() -> None:
     assert jobs - before_jobs == 200
     assert tx - before_tx < 100, f"200 concurrent commits took {tx - before_tx} transactions: not grouped"
     await store.close()
+
+
+@pytest.mark.parametrize("where", ["memory", "file"])
+async def test_fencing_within_one_group_transaction(where: str, tmp_path: Path) -> None:
+    """Jobs of one batch run in submission order: a commit of the old owner before the
+    takeover lands, one after it fails (the fencing read once per transaction must follow the
+    takeover), and a job failing after its first writes reruns the batch without changing that."""
+    url = "sqlite://:memory:" if where == "memory" else f"sqlite:///{tmp_path}/fence.db"
+    store = create_store(url)
+    assert isinstance(store, SQLiteStore)
+    await store.open(create_schema=True)
+    try:
+        sid, range_a = await owned_shard(store)
+        domain = uid()
+        victim = create_op(domain, uid("wf-"))
+        assert await store.commit(sid, range_a, [victim]) == [None]
+        b = await store.get_or_create_shard(sid)
+        b.range_id, b.owner = range_a + 1, "host-b"
+        before, took_over, after, by_b = (create_op(domain, uid("wf-")) for _ in range(4))
+        tx_before, _ = store.write_stats
+        # Fails after it wrote: the run's history already has a batch starting at event 1.
+        rewrite = update_op(victim, history=[batch(1, 2)])
+        results = await asyncio.gather(
+            store.commit(sid, range_a, [before]),
+            store.update_shard(b, range_a),
+            store.commit(sid, range_a, [after]),
+            store.commit(sid, range_a + 1, [by_b, rewrite]),
+            store.commit(sid, range_a + 1, [took_over]),
+            return_exceptions=True,
+        )
+        assert store.write_stats[0] - tx_before == 1, "the test needs one group transaction"
+        assert results[0] == [None] and results[1] is None and results[4] == [None]
+        assert isinstance(results[2], ShardOwnershipLost)
+        assert results[3][0] is None and isinstance(results[3][1], ConditionFailed)
+        for op in (before, by_b, took_over):
+            await store.get_execution(sid, domain, op.snapshot.workflow_id, op.snapshot.run_id)
+        await absent(store, sid, domain, after.snapshot.workflow_id, after.snapshot.run_id)
+        got = await store.get_execution(sid, domain, victim.snapshot.workflow_id, victim.snapshot.run_id)
+        assert got.next_event_id == 3
+    finally:
+        await store.close()
 
 
 async def test_close_finishes_queued_writes(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from cadence_fast.errors import BadRequestError
+from cadence_fast.persistence.sqlite.writer import TxnState
 from cadence_fast.persistence.store import Store
 
 T = TypeVar("T")
@@ -34,6 +35,10 @@ def token_int(token: bytes | None, what: str) -> int | None:
 class SQLiteBase(Store):
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue a write job; the future resolves once its transaction is durable."""
+        raise NotImplementedError
+
+    def _txn_state(self) -> TxnState:
+        """The writer's per-transaction state, for jobs that consult or maintain it."""
         raise NotImplementedError
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -1,7 +1,7 @@
 """Executions on SQLite: runs, their maps, current-run pointers, and the commit path.
 
-`commit_job` and the functions below it run inside the writer's group transaction,
-each op inside its own SAVEPOINT, so raising from any point leaves no trace of the op.
+`commit_job` and the functions below it run inside the writer's group transaction;
+raising from any point leaves no trace of the op (see commit_job and writer.py).
 `Executions` is the part of SQLiteStore that serves the execution calls of the contract.
 """
 
@@ -26,6 +26,7 @@ from cadence_fast.persistence.records import (
     WorkflowState,
 )
 from cadence_fast.persistence.sqlite.base import SQLiteBase
+from cadence_fast.persistence.sqlite.writer import TxnState
 
 SELECT_CURRENT = (
     "SELECT run_id, state, close_status, create_request_id, start_time FROM current_executions "
@@ -101,27 +102,54 @@ def current_record(row: Sequence[object]) -> CurrentExecutionRecord:
     )
 
 
-def check_range(conn: sqlite3.Connection, shard_id: int, range_id: int) -> None:
-    row = conn.execute("SELECT range_id FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
-    if row is None:
+def check_range(conn: sqlite3.Connection, state: TxnState, shard_id: int, range_id: int) -> None:
+    """Fencing: this owner's range_id must still be the shard's. Read once per transaction:
+    no other writer can change `shards` while this one holds the write lock, and the jobs
+    of this store that do (metadata.py) update `state.shard_ranges`."""
+    ranges = state.shard_ranges
+    if shard_id in ranges:
+        current = ranges[shard_id]
+    else:
+        row = conn.execute("SELECT range_id FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
+        current = ranges[shard_id] = None if row is None else row[0]
+    if current == range_id:
+        return
+    if current is None:
         raise ShardOwnershipLost(shard_id, f"shard {shard_id}: no such shard (range_id {range_id} expected)")
-    if row[0] != range_id:
-        raise ShardOwnershipLost(
-            shard_id, f"shard {shard_id}: ownership lost (range_id is {row[0]}, this owner holds {range_id})"
-        )
+    raise ShardOwnershipLost(
+        shard_id, f"shard {shard_id}: ownership lost (range_id is {current}, this owner holds {range_id})"
+    )
 
 
 def commit_job(
-    conn: sqlite3.Connection, shard_id: int, range_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow]
+    conn: sqlite3.Connection,
+    state: TxnState,
+    shard_id: int,
+    range_id: int,
+    ops: Sequence[CreateWorkflow | UpdateWorkflow],
 ) -> list[BaseException | None]:
     """The body of Store.commit, run by the writer inside the group transaction."""
-    check_range(conn, shard_id, range_id)
+    check_range(conn, state, shard_id, range_id)
     if len(ops) == 1:
-        # The writer's per-job savepoint already scopes a lone op: it raises its
-        # ConditionFailed/AlreadyExists and SQLiteStore.commit puts it in the result list.
+        # The writer scopes a lone op: it raises its ConditionFailed/AlreadyExists and
+        # SQLiteStore.commit puts it in the result list.
         _apply(conn, shard_id, ops[0])
         return [None]
     results: list[BaseException | None] = []
+    if not state.scoped:
+        # No savepoint per op: an op that fails before changing a row needs no undo; one
+        # that fails after re-raises, and the writer reruns the batch scoped (writer.py).
+        for op in ops:
+            before = conn.total_changes
+            try:
+                _apply(conn, shard_id, op)
+            except (ConditionFailed, AlreadyExists) as e:
+                if conn.total_changes != before:
+                    raise
+                results.append(e)
+            else:
+                results.append(None)
+        return results
     for op in ops:
         conn.execute("SAVEPOINT op")
         try:
@@ -305,8 +333,9 @@ class Executions(SQLiteBase):
         self, shard_id: int, range_id: int, ops: Sequence[CreateWorkflow | UpdateWorkflow]
     ) -> list[BaseException | None]:
         ops = list(ops)
+        state = self._txn_state()
         try:
-            return await self._write(lambda conn: commit_job(conn, shard_id, range_id, ops))
+            return await self._write(lambda conn: commit_job(conn, state, shard_id, range_id, ops))
         except (ConditionFailed, AlreadyExists) as e:
             if len(ops) == 1:  # a lone op's condition failed (see commit_job)
                 return [e]

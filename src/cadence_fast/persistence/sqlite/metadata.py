@@ -122,7 +122,10 @@ class DomainsAndShards(SQLiteBase):
     # --- shards ---------------------------------------------------------------------
 
     async def get_or_create_shard(self, shard_id: int) -> ShardRecord:
+        state = self._txn_state()
+
         def job(conn: sqlite3.Connection) -> Any:
+            state.shard_ranges.pop(shard_id, None)  # writes `shards`: the fencing memo re-reads
             conn.execute(
                 f"INSERT OR IGNORE INTO shards ({_SHARD_COLUMNS}) VALUES (?, 0, '', 0, 0, x'', ?)",
                 (shard_id, time.time_ns()),
@@ -141,7 +144,11 @@ class DomainsAndShards(SQLiteBase):
         return _shard(row)
 
     async def update_shard(self, shard: ShardRecord, previous_range_id: int) -> None:
+        state = self._txn_state()
+
         def job(conn: sqlite3.Connection) -> None:
+            # Writes `shards`: the fencing memo of this transaction (TxnState) must follow.
+            state.shard_ranges.pop(shard.shard_id, None)
             cur = conn.execute(
                 "UPDATE shards SET range_id = ?, owner = ?, transfer_ack_level = ?, timer_ack_level = ?, data = ?, "
                 "updated_at = ? WHERE shard_id = ? AND range_id = ?",
@@ -164,5 +171,6 @@ class DomainsAndShards(SQLiteBase):
                 raise ShardOwnershipLost(
                     shard.shard_id, f"shard {shard.shard_id}: {now}, this owner expected {previous_range_id}"
                 )
+            state.shard_ranges[shard.shard_id] = shard.range_id
 
         await self._write(job)

@@ -14,8 +14,8 @@ committed batch of events), `transfer_tasks` / `timer_tasks` (the outbox per sha
 
 Write path (`writer.py`): one writer connection. Every write is a job; all jobs queued
 while a transaction commits go into the next one (group commit: WAL, synchronous=FULL,
-one fsync per group), each job and each workflow op inside its own SAVEPOINT so a failed
-condition leaves no trace while the rest commits. `commit` checks the shard's range_id
+one fsync per group); a failed job or workflow op leaves no trace while the rest commits
+(how, without a savepoint per job: writer.py). `commit` checks the shard's range_id
 first and fails whole with ShardOwnershipLost. Statements run on the event loop (tens
 of microseconds); COMMIT, the fsync, runs in a helper thread, so the loop never waits
 on the disk and a transaction costs two GIL hand-offs however many jobs it carries.
@@ -50,7 +50,7 @@ from cadence_fast.persistence.sqlite.matching import TaskLists
 from cadence_fast.persistence.sqlite.metadata import DomainsAndShards
 from cadence_fast.persistence.sqlite.queues import HistoryAndQueues
 from cadence_fast.persistence.sqlite.visibility import Visibility
-from cadence_fast.persistence.sqlite.writer import Writer, translate
+from cadence_fast.persistence.sqlite.writer import TxnState, Writer, translate
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -181,6 +181,11 @@ class SQLiteStore(DomainsAndShards, Executions, HistoryAndQueues, TaskLists, Vis
         if self._writer is None:
             raise StoreError("the SQLite store is not open")
         return self._writer.submit(fn)
+
+    def _txn_state(self) -> TxnState:
+        if self._writer is None:
+            raise StoreError("the SQLite store is not open")
+        return self._writer.state
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A bounded read (point lookups, pages): run inline on the loop's read connection.

@@ -17,6 +17,7 @@ from cadence_fast.persistence.records import (
     CreateMode,
     CreateWorkflow,
     MapKind,
+    UpdateWorkflow,
     WorkflowState,
 )
 from cadence_fast.persistence.store import Store
@@ -388,6 +389,44 @@ class TestGroupCommit:
             await store.get_execution(sid, domain, existing.snapshot.workflow_id, existing.snapshot.run_id)
         ).next_event_id == 3
         assert [t.task_id for t in await store.get_transfer_tasks(sid, 0, 1 << 62, 10)] == [11, 13]
+
+    async def test_op_failing_after_its_first_writes_among_concurrent_commits(self, store: Store) -> None:
+        """An op that fails after it wrote (its continue-as-new run is refused) leaves no trace,
+        alone or inside a multi-op commit, while commits racing it (a store may group them into
+        one transaction with it) land whole."""
+        sid, rng = await owned_shard(store)
+        domain = uid()
+        first, second = create_op(domain, uid("wf-")), create_op(domain, uid("wf-"))
+        assert await store.commit(sid, rng, [first, second]) == [None, None]
+
+        def failing_close(op: CreateWorkflow) -> UpdateWorkflow:
+            s = op.snapshot
+            bad = create_op(domain, s.workflow_id, mode=CreateMode.CONTINUE_AS_NEW, previous_run_id=uid())
+            timers = [timer_task(domain, s.workflow_id, s.run_id, 1_000, 31)]
+            return update_op(op, close=CloseStatus.CONTINUED_AS_NEW, new_run=bad, timer_tasks=timers)
+
+        a = create_op(domain, uid("wf-"), transfer=[transfer_task(domain, "a", "a", 21)])
+        c = create_op(domain, uid("wf-"), transfer=[transfer_task(domain, "c", "c", 23)])
+        d = create_op(domain, uid("wf-"), transfer=[transfer_task(domain, "d", "d", 24)])
+        results = await asyncio.gather(
+            store.commit(sid, rng, [a]),
+            store.commit(sid, rng, [failing_close(first)]),
+            store.commit(sid, rng, [c, failing_close(second), d]),
+        )
+        assert results[0] == [None]
+        assert isinstance(results[1][0], ConditionFailed | AlreadyExists)
+        assert results[2][0] is None and results[2][2] is None
+        assert isinstance(results[2][1], ConditionFailed | AlreadyExists)
+        for op in (a, c, d):
+            await store.get_execution(sid, domain, op.snapshot.workflow_id, op.snapshot.run_id)
+        for op in (first, second):
+            s = op.snapshot
+            got = await store.get_execution(sid, domain, s.workflow_id, s.run_id)
+            assert (got.next_event_id, got.state) == (3, WorkflowState.RUNNING)
+            assert (await store.get_current_execution(sid, domain, s.workflow_id)).run_id == s.run_id
+            assert await history_of(store, sid, domain, s.workflow_id, s.run_id) == [(1, 2)]
+        assert [t.task_id for t in await store.get_transfer_tasks(sid, 0, 1 << 62, 10)] == [21, 23, 24]
+        assert await store.get_timer_tasks(sid, 0, 0, 1 << 62, 10) == []
 
     async def test_ops_in_one_call_see_each_other(self, store: Store) -> None:
         sid, rng = await owned_shard(store)

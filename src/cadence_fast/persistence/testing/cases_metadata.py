@@ -231,6 +231,38 @@ class TestShards:
         # B, the owner now, writes fine.
         assert await store.commit(sid, range_a + 1, [update_op(before)]) == [None]
 
+    async def test_takeover_racing_commits_of_the_old_owner(self, store: Store) -> None:
+        """Commits of A racing B's takeover (a store may group them into one transaction, in
+        any order): each lands whole or fails ShardOwnershipLost leaving no trace; once the
+        takeover is done, A's range_id is refused and B's accepted, in one call after another."""
+        sid, range_a = await owned_shard(store, owner="host-a")
+        domain = uid()
+        b = await store.get_or_create_shard(sid)
+        b.range_id, b.owner = range_a + 1, "host-b"
+        ops = [create_op(domain, uid("wf-")) for _ in range(4)]
+        results = await asyncio.gather(
+            store.commit(sid, range_a, [ops[0]]),
+            store.update_shard(b, range_a),
+            store.commit(sid, range_a, [ops[1]]),
+            store.commit(sid, range_a, [ops[2]]),
+            return_exceptions=True,
+        )
+        assert results[1] is None, results
+        for op, result in zip((ops[0], ops[1], ops[2]), (results[0], results[2], results[3]), strict=True):
+            s = op.snapshot
+            if result == [None]:
+                assert (await store.get_execution(sid, domain, s.workflow_id, s.run_id)).next_event_id == 3
+            else:
+                assert isinstance(result, ShardOwnershipLost), results
+                await absent(store, sid, domain, s.workflow_id, s.run_id)
+        late, own = create_op(domain, uid("wf-")), ops[3]
+        with pytest.raises(ShardOwnershipLost):
+            await store.commit(sid, range_a, [late])
+        assert await store.commit(sid, range_a + 1, [own]) == [None]
+        with pytest.raises(ShardOwnershipLost):
+            await store.commit(sid, range_a, [update_op(own)])
+        await absent(store, sid, domain, late.snapshot.workflow_id, late.snapshot.run_id)
+
     async def test_update_of_unknown_shard(self, store: Store) -> None:
         with pytest.raises(ShardOwnershipLost):
             await store.update_shard(ShardRecord(new_shard_id(), 1, "host-a"), 0)
