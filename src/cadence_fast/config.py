@@ -16,6 +16,7 @@ from cadence_fast.persistence.visibility_query import SYSTEM_ATTRIBUTES
 
 DEFAULT_PORT = 7833
 DEFAULT_DB = "./cadence-fast.db"
+TRANSPORTS = ("native", "grpcio")
 SEARCH_ATTRIBUTE_TYPES = ("string", "keyword", "int", "double", "bool", "datetime")
 SEARCH_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -42,6 +43,8 @@ class ServerConfig:
     blob_size_limit: int = 2 * 1024 * 1024
     #: Custom search attributes: name -> type.
     search_attributes: dict[str, str] = field(default_factory=dict)
+    #: gRPC transport: "native" (cadence_fast._core.h2, the fast default) or "grpcio" (grpc.aio).
+    transport: str = "native"
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ServerConfig:
@@ -71,6 +74,8 @@ class ServerConfig:
             raise ConfigError(f"{source}: port must be an integer 0..65535, got {self.port!r}")
         if not isinstance(self.shards, int) or not 1 <= self.shards <= 16384:
             raise ConfigError(f"{source}: shards must be an integer 1..16384, got {self.shards!r}")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"{source}: transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}")
         if not isinstance(self.store, str) or "://" not in self.store:
             raise ConfigError(f"{source}: store must be a URL like sqlite:///path.db, got {self.store!r}")
         for name, typ in self.search_attributes.items():

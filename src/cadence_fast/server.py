@@ -31,6 +31,7 @@ from cadence_fast.matching.engine import MatchingEngine
 from cadence_fast.persistence import create_store
 from cadence_fast.persistence.errors import StoreError
 from cadence_fast.persistence.store import Store
+from cadence_fast.transport import RpcServer
 from cadence_fast.visibility.manager import VisibilityManager
 
 log = logging.getLogger("cadence_fast.server")
@@ -89,7 +90,7 @@ def build_services(config: ServerConfig, store: Store) -> Services:
     return Services(config, store, domains, matching, history, visibility)
 
 
-def add_servicers(server: grpc.aio.Server, services: Services) -> None:
+def add_servicers(server: grpc.aio.Server | RpcServer, services: Services) -> None:
     from cadence_fast.api.base import add_encoded_handlers
     from cadence_fast.api.domain import DomainAPI
     from cadence_fast.api.meta import MetaAPI
@@ -133,15 +134,19 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
     check_port_free(config.host, config.port)
     store = await open_store(config)
     services = build_services(config, store)
-    server = grpc.aio.server(
-        options=[
-            # gRPC turns SO_REUSEPORT on by default, which would let a second server
-            # "bind" a port already in use; we want a clear error instead.
-            ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
-    )
+    server: grpc.aio.Server | RpcServer
+    if config.transport == "grpcio":
+        server = grpc.aio.server(
+            options=[
+                # gRPC turns SO_REUSEPORT on by default, which would let a second server
+                # "bind" a port already in use; we want a clear error instead.
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ]
+        )
+    else:
+        server = RpcServer(MAX_MESSAGE_BYTES)
     add_servicers(server, services)
     address = f"{config.host}:{config.port}"
     try:

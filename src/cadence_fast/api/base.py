@@ -63,7 +63,7 @@ def _serialize(response: Any) -> bytes:
     return response.SerializeToString()  # type: ignore[no-any-return]
 
 
-def add_encoded_handlers(servicer: ApiServicer, server: grpc.aio.Server) -> None:
+def add_encoded_handlers(servicer: ApiServicer, server: Any) -> None:
     """Register the servicer's `encoded_responses` RPCs with a self-encoding serializer.
 
     Call it after the generated `add_*Servicer_to_server`: a registered method handler

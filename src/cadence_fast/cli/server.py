@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--shards", type=int, help="number of history shards (default 4)")
     start.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
     start.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default warning")
+    start.add_argument(
+        "--transport",
+        choices=["native", "grpcio"],
+        help="gRPC server: native (HTTP/2 on the event loop, default) or grpcio (grpc.aio)",
+    )
     start.set_defaults(handler=_start)
 
 
@@ -32,7 +37,8 @@ def _start(args: argparse.Namespace) -> int:
         config = ServerConfig.from_toml(args.config) if args.config else ServerConfig()
         store = args.store or (f"sqlite:///{args.db}" if args.db else None)
         config = config.merged(
-            {"port": args.port, "host": args.host, "store": store, "shards": args.shards, "log_level": args.log_level},
+            {"port": args.port, "host": args.host, "store": store, "shards": args.shards, "log_level": args.log_level,
+             "transport": args.transport},
             source="command line",
         )
     except ConfigError as e:
