@@ -209,10 +209,11 @@ def _code_value(code: Any) -> int:
 class CallContext:
     """The part of grpc.aio.ServicerContext that Cadence's servicers use."""
 
-    __slots__ = ("_stream", "_deadline", "_metadata", "_peer", "code", "details", "trailing")
+    __slots__ = ("_stream", "_loop", "_deadline", "_metadata", "_peer", "code", "details", "trailing")
 
-    def __init__(self, stream: Stream, deadline: float, metadata: list, peer: str) -> None:
+    def __init__(self, stream: Stream, loop: Any, deadline: float, metadata: list, peer: str) -> None:
         self._stream = stream
+        self._loop = loop
         self._deadline = deadline
         self._metadata = metadata
         self._peer = peer
@@ -223,7 +224,7 @@ class CallContext:
     def time_remaining(self) -> float | None:
         if self._deadline <= 0.0:
             return None
-        return max(0.0, self._deadline - asyncio.get_running_loop().time())
+        return max(0.0, self._deadline - self._loop.time())
 
     def invocation_metadata(self) -> tuple:
         return tuple(self._metadata)
@@ -324,7 +325,8 @@ class H2Connection:
     out: list
     closed: cython.bint
     goaway_sent: cython.bint
-    in_receive: cython.bint  # inside data_received: writes are collected in `out`
+    in_receive: cython.bint  # inside data_received: its end writes `out`
+    flush_scheduled: cython.bint  # a call_soon of _flush_out is pending
     peer: str
 
     def __init__(self, server: Any) -> None:
@@ -348,6 +350,7 @@ class H2Connection:
         self.closed = False
         self.goaway_sent = False
         self.in_receive = False
+        self.flush_scheduled = False
         self.peer = ""
 
     # --- asyncio protocol --------------------------------------------------------------
@@ -396,15 +399,17 @@ class H2Connection:
         self._flush_out()
 
     def _send(self, data: bytes) -> None:
-        """Write now, or with the rest of this data_received's replies (one write, in order)."""
-        if self.in_receive:
-            self.out.append(data)
-        elif not self.closed:
-            if self.out:
-                self._flush_out()
-            self.transport.write(data)
+        """Queue `data`; everything queued in one loop iteration goes out in one write, in order.
+
+        Under load many replies of one connection complete in the same iteration: one
+        write (one syscall) for all of them instead of one each."""
+        self.out.append(data)
+        if not self.in_receive and not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self._flush_out)
 
     def _flush_out(self) -> None:
+        self.flush_scheduled = False
         if self.out:
             out = self.out
             self.out = []
@@ -676,7 +681,7 @@ class H2Connection:
                 self._reject(stream, INTERNAL, f"malformed grpc-timeout {stream.timeout!r}")
                 return
             deadline = self.loop.time() + seconds
-        context = CallContext(stream, deadline, stream.metadata, self.peer)
+        context = CallContext(stream, self.loop, deadline, stream.metadata, self.peer)
         stream.task = self.loop.create_task(_run_call(self, stream, method, bytes(body[5:]), context))
 
     def _reject(self, stream: Stream, code: int, message: str) -> None:
@@ -707,8 +712,7 @@ class H2Connection:
         stream.pending_trailers = trailers
         self.blocked.append(stream)
         self._flush_blocked()
-        if not self.in_receive:
-            self._flush_out()
+        self._send(b"")  # schedules the write of what _flush_blocked queued
 
     def send_status(self, stream: Stream, code: int, message: str, trailing: Any) -> None:
         """A trailers-only reply: the call ends with `code` and no message."""
