@@ -261,3 +261,27 @@ def test_grpc_timeout_parsing() -> None:
     assert h2.parse_timeout("x") is None
     assert h2.parse_timeout("123456789S") is None
     assert h2.parse_timeout("10Q") is None
+
+
+async def test_a_status_larger_than_a_frame_goes_out_in_continuation_frames() -> None:
+    class Big:
+        async def fail(self, request: bytes, context: h2.CallContext) -> bytes:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "x" * 6000, (("detail-bin", b"\x00\xff" * 5000),))
+            raise AssertionError("unreachable")
+
+    server = RpcServer(MAX)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("test.Big", {"fail": grpc.unary_unary_rpc_method_handler(Big().fail)}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        options = [("grpc.max_metadata_size", 1 << 20), ("grpc.absolute_max_metadata_size", 1 << 20)]
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await channel.unary_unary("/test.Big/fail")(b"x")
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert info.value.details() == "x" * 6000
+            assert dict(info.value.trailing_metadata())["detail-bin"] == b"\x00\xff" * 5000
+    finally:
+        await server.stop(0)

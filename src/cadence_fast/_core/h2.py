@@ -714,12 +714,25 @@ class H2Connection:
         self._flush_blocked()
         self._send(b"")  # schedules the write of what _flush_blocked queued
 
+    def _header_frames(self, stream_id: cython.int, flags: cython.int, block: bytes) -> bytes:
+        """HEADERS (+ CONTINUATION frames when the block exceeds the peer's frame size)."""
+        limit: cython.Py_ssize_t = self.peer_max_frame
+        if len(block) <= limit:
+            return frame(HEADERS, flags | FLAG_END_HEADERS, stream_id, block)
+        parts = [frame(HEADERS, flags, stream_id, block[:limit])]
+        pos: cython.Py_ssize_t = limit
+        while pos < len(block):
+            chunk = block[pos : pos + limit]
+            pos += limit
+            parts.append(frame(CONTINUATION, FLAG_END_HEADERS if pos >= len(block) else 0, stream_id, chunk))
+        return b"".join(parts)
+
     def send_status(self, stream: Stream, code: int, message: str, trailing: Any) -> None:
         """A trailers-only reply: the call ends with `code` and no message."""
         if self.closed or stream.finished:
             return
         block = _RESPONSE_HEADER_BLOCK + status_block(code, message, trailing)
-        self._send(frame(HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, stream.id, block))
+        self._send(self._header_frames(stream.id, FLAG_END_STREAM, block))
         self._finish_stream(stream)
 
     def _flush_blocked(self) -> None:
