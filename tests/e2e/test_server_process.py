@@ -8,6 +8,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import LISTEN_RE, ServerProcess, cli_command, free_port, sqlite_url
 
 #: The `server_factory` fixture: ServerProcess's arguments, with the store optional.
@@ -87,3 +89,40 @@ def test_bad_config_file_is_one_clear_line(tmp_path: Path) -> None:
     assert "no_such_setting" in line
     missing = start_fails("--config", str(tmp_path / "absent.toml"))
     assert "absent.toml" in missing
+
+
+def test_unknown_transport_in_the_config_file_is_one_clear_line(tmp_path: Path) -> None:
+    config = tmp_path / "server.toml"
+    config.write_text('transport = "carrier-pigeon"\n')
+    line = start_fails("--port", str(free_port()), "--db", str(tmp_path / "a.db"), "--config", str(config))
+    assert "transport" in line and "carrier-pigeon" in line
+
+
+@pytest.mark.parametrize("transport", ["native", "grpcio"])
+def test_both_transports_serve_the_api(server_factory: ServerFactory, transport: str) -> None:
+    import asyncio
+
+    import grpc
+    from cadence.api.v1 import service_domain_pb2 as dm
+    from cadence.api.v1 import service_domain_pb2_grpc as dmg
+    from google.protobuf import duration_pb2
+
+    proc = server_factory(extra=["--transport", transport]).start()
+
+    async def talk() -> None:
+        async with grpc.aio.insecure_channel(proc.address) as channel:
+            stub = dmg.DomainAPIStub(channel)
+            await stub.RegisterDomain(
+                dm.RegisterDomainRequest(
+                    name="transported", workflow_execution_retention_period=duration_pb2.Duration(seconds=86400)
+                ),
+                timeout=10,
+            )
+            reply = await stub.DescribeDomain(dm.DescribeDomainRequest(name="transported"), timeout=10)
+            assert reply.domain.name == "transported"
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.DescribeDomain(dm.DescribeDomainRequest(name="nope"), timeout=10)
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+    asyncio.run(talk())
+    assert proc.stop(signal.SIGTERM) == 0
