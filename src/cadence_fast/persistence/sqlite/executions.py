@@ -66,11 +66,32 @@ _INSERT_TIMER = (
     "INSERT OR REPLACE INTO timer_tasks (shard_id, visibility_time, task_id, task_type, domain_id, workflow_id, "
     "run_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-UPSERT_VISIBILITY = (
-    "INSERT OR REPLACE INTO executions_visibility (domain_id, run_id, workflow_id, workflow_type, start_time, "
+_VISIBILITY_INSERT = (
+    "INTO executions_visibility (domain_id, run_id, workflow_id, workflow_type, start_time, "
     "execution_time, close_time, close_status, history_length, task_list, is_cron, memo, search_attributes, "
     "update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# A run's record is written at start and rewritten at close (and on search attribute
+# upserts): the rewrite updates the row in place and only the indexes of the columns it
+# names (the close_time / close_status ones), where INSERT OR REPLACE deletes and
+# re-inserts the row in the table and all nine of its indexes. The columns of the other
+# indexes must be the stored ones; if not, `_REPLACE_VISIBILITY` writes the record whole.
+_UPSERT_VISIBILITY = (
+    f"INSERT {_VISIBILITY_INSERT} ON CONFLICT (domain_id, run_id) DO UPDATE SET "
+    "execution_time = excluded.execution_time, close_time = excluded.close_time, "
+    "close_status = excluded.close_status, history_length = excluded.history_length, "
+    "task_list = excluded.task_list, is_cron = excluded.is_cron, memo = excluded.memo, "
+    "search_attributes = excluded.search_attributes, update_time = excluded.update_time "
+    "WHERE workflow_id = excluded.workflow_id AND workflow_type = excluded.workflow_type "
+    "AND start_time = excluded.start_time"
+)
+_REPLACE_VISIBILITY = f"INSERT OR REPLACE {_VISIBILITY_INSERT}"
+
+
+def upsert_visibility(conn: sqlite3.Connection, params: tuple[object, ...]) -> None:
+    """Insert or replace a run's visibility record (params: `visibility_params`)."""
+    if conn.execute(_UPSERT_VISIBILITY, params).rowcount != 1:
+        conn.execute(_REPLACE_VISIBILITY, params)
 
 
 def visibility_params(r: VisibilityRecord) -> tuple[object, ...]:
@@ -323,7 +344,7 @@ def _append(
             ],
         )
     if visibility is not None:
-        conn.execute(UPSERT_VISIBILITY, visibility_params(visibility))
+        upsert_visibility(conn, visibility_params(visibility))
 
 
 class Executions(SQLiteBase):

@@ -15,7 +15,7 @@ from typing import Any
 
 from cadence_fast.persistence.records import VisibilityRecord
 from cadence_fast.persistence.sqlite.base import SQLiteBase
-from cadence_fast.persistence.sqlite.executions import UPSERT_VISIBILITY, visibility_params
+from cadence_fast.persistence.sqlite.executions import upsert_visibility, visibility_params
 from cadence_fast.persistence.sqlvisibility import CompiledQuery, compile_query
 from cadence_fast.persistence.visibility_query import VisibilityQuery
 
@@ -71,7 +71,7 @@ class Visibility(SQLiteBase):
 
     async def upsert_visibility(self, record: VisibilityRecord) -> None:
         params = visibility_params(record)
-        await self._write(lambda c: c.execute(UPSERT_VISIBILITY, params) and None)
+        await self._write(lambda c: upsert_visibility(c, params))
 
     async def delete_visibility(self, domain_id: str, run_id: str) -> None:
         await self._write(

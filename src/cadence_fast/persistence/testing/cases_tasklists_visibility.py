@@ -245,6 +245,33 @@ class TestVisibility:
         [got], _ = await store.list_workflows(domain, VisibilityQuery(), 10, None)
         assert got == rec
 
+    async def test_upsert_replaces_every_field(self, store: Store) -> None:
+        """A second upsert of a run replaces the whole record, whichever fields changed: the
+        ones a close changes, and the ones that name the run in listings (a store may write
+        the two cases differently)."""
+        domain, run_id = uid(), uid()
+        first = visibility(domain, "wf-a", run_id, workflow_type="A", start_time=1_000, task_list="tl-1")
+        await store.upsert_visibility(first)
+        closed = visibility(
+            domain, "wf-a", run_id, workflow_type="A", start_time=1_000, execution_time=1_500, task_list="tl-2",
+            close_time=2_000, close_status=CloseStatus.FAILED, history_length=9, is_cron=True, memo=b"m",
+            search_attributes={"CustomIntField": 3}, update_time=2_001,
+        )  # fmt: skip
+        await store.upsert_visibility(closed)
+        [got], _ = await store.list_workflows(domain, VisibilityQuery(), 10, None)
+        assert got == closed
+        renamed = visibility(domain, "wf-b", run_id, workflow_type="B", start_time=3_000, task_list="tl-3")
+        await store.upsert_visibility(renamed)
+        [got], _ = await store.list_workflows(domain, VisibilityQuery(), 10, None)
+        assert got == renamed
+        open_q = VisibilityQuery(where=IsNull(system_attr("CloseTime")))
+        assert [r.run_id for r in (await store.list_workflows(domain, open_q, 10, None))[0]] == [run_id]
+        for type_name, expected in (("A", 0), ("B", 1)):
+            by_type = VisibilityQuery(where=Compare(system_attr("WorkflowType"), "=", type_name))
+            assert await store.count_workflows(domain, by_type) == expected
+        by_id = VisibilityQuery(where=Compare(system_attr("WorkflowID"), "=", "wf-a"))
+        assert await store.count_workflows(domain, by_id) == 0
+
     async def test_written_by_commit(self, store: Store) -> None:
         sid, rng = await owned_shard(store)
         domain, wf = uid(), uid("wf-")
