@@ -285,3 +285,45 @@ async def test_a_status_larger_than_a_frame_goes_out_in_continuation_frames() ->
             assert dict(info.value.trailing_metadata())["detail-bin"] == b"\x00\xff" * 5000
     finally:
         await server.stop(0)
+
+
+def _curl_speaks_http2() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("curl") is None:
+        return False
+    return "HTTP2" in subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(not _curl_speaks_http2(), reason="needs curl built with nghttp2 (a second HTTP/2 client)")
+async def test_a_second_http2_implementation_nghttp2_via_curl(tmp_path: object) -> None:
+    """Another client stack (nghttp2's framing and HPACK encoder) gets the same replies."""
+    async with Served() as s:
+        message = b"ping over nghttp2"
+        body = b"\x00" + len(message).to_bytes(4, "big") + message
+        url = f"http://127.0.0.1:{s.port}"
+        proc = await asyncio.create_subprocess_exec(
+            "curl", "-sS", "--http2-prior-knowledge", "-X", "POST", "-H", "content-type: application/grpc",
+            "-H", "te: trailers", "-H", "grpc-timeout: 5S", "--data-binary", "@-", "-D", "-", f"{url}/test.Echo/double",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await proc.communicate(body)
+        assert proc.returncode == 0, err
+        head, _, rest = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/2 200") and b"content-type: application/grpc" in head
+        doubled = message + message
+        assert rest.startswith(b"\x00" + len(doubled).to_bytes(4, "big") + doubled)
+        assert b"grpc-status: 0" in rest
+        assert s.echo.remaining == []  # "double" does not record; the deadline parsed without error
+
+        proc = await asyncio.create_subprocess_exec(
+            "curl", "-sS", "--http2-prior-knowledge", "-X", "POST", "-H", "content-type: application/grpc",
+            "--data-binary", "@-", "-D", "-", f"{url}/test.Echo/fail",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await proc.communicate(body)
+        assert proc.returncode == 0, err
+        assert b"grpc-status: 5" in out
+        assert b"grpc-message: no such workflow: %C3%BCn%C3%AFcode 100%25" in out
+        assert b"grpc-status-details-bin: " in out
