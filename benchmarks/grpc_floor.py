@@ -1,11 +1,14 @@
-"""The gRPC floor: server CPU per unary call of a handler that does nothing, on grpc.aio + uvloop.
+"""The gRPC floor: server CPU per unary call of a handler that does nothing, on uvloop.
+
+`--native` measures the server's own transport (cadence_fast._core.h2, the default of
+`server start`); without it, grpc.aio (`server start --transport grpcio`).
 
 What the transport alone costs this server per RPC (as `server start` runs it), to read
 the profile against: a bench workflow of one activity makes 7 RPCs (start, 2 decision
 polls + 2 completions, 1 activity poll + 1 completion), so 7x this is the part of a
 workflow's server CPU that no change in the engine can remove.
 
-    python benchmarks/grpc_floor.py [-n 20000] [-c 50]
+    python benchmarks/grpc_floor.py [-n 20000] [-c 50] [--native] [--proto]
 
 The server runs in a child process; its CPU time (utime + stime) over the calls is read
 from /proc. Prints one JSON line.
@@ -31,7 +34,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(port: int, ready: multiprocessing.synchronize.Event, proto: bool) -> None:  # type: ignore[name-defined]
+def _serve(port: int, ready: multiprocessing.synchronize.Event, proto: bool, native: bool) -> None:  # type: ignore[name-defined]
     import uvloop
     from cadence.api.v1 import service_meta_pb2, service_meta_pb2_grpc
 
@@ -43,7 +46,12 @@ def _serve(port: int, ready: multiprocessing.synchronize.Event, proto: bool) -> 
         return request
 
     async def main() -> None:
-        server = grpc.aio.server()
+        if native:
+            from cadence_fast.transport import RpcServer
+
+            server = RpcServer(32 * 1024 * 1024)
+        else:
+            server = grpc.aio.server()
         if proto:
             service_meta_pb2_grpc.add_MetaAPIServicer_to_server(Meta(), server)
         else:
@@ -99,10 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", "--calls", type=int, default=20_000)
     ap.add_argument("-c", "--concurrency", type=int, default=50)
     ap.add_argument("--proto", action="store_true", help="a real generated servicer (MetaAPI.Health)")
+    ap.add_argument("--native", action="store_true", help="the server's own transport (cadence_fast._core.h2)")
     args = ap.parse_args(argv)
     port = _free_port()
     ready = multiprocessing.Event()
-    proc = multiprocessing.Process(target=_serve, args=(port, ready, args.proto), daemon=True)
+    proc = multiprocessing.Process(target=_serve, args=(port, ready, args.proto, args.native), daemon=True)
     proc.start()
     try:
         if not ready.wait(30):
@@ -117,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         proc.join(10)
     print(json.dumps({
         "calls": args.calls, "concurrency": args.concurrency, "handler": "MetaAPI.Health" if args.proto else "bytes echo",
+        "transport": "native" if args.native else "grpc.aio",
         "seconds": round(elapsed, 2), "calls_per_second": round(args.calls / elapsed),
         "server_cpu_us_per_call": round(1e6 * cpu / args.calls, 1),
     }))  # fmt: skip

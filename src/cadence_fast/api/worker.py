@@ -74,7 +74,7 @@ class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
                 return empty
             # Shielded: if the worker goes away mid-call, the engine's transition still
             # runs to its end (a half-cancelled commit is worse than a wasted task).
-            recording = asyncio.ensure_future(record(task, request))
+            recording = loop.create_task(record(task, request))
             try:
                 response = await asyncio.shield(recording)
             except asyncio.CancelledError:
