@@ -14,6 +14,7 @@ BUFFERED_EVENT_ID marks an event that waits in the buffer (Cadence's -123).
 
 from __future__ import annotations
 
+import operator
 import pickle
 
 from cadence.api.v1 import history_pb2, tasklist_pb2
@@ -61,8 +62,10 @@ def ts_ns(t: timestamp_pb2.Timestamp) -> int:
     return t.seconds * NS + t.nanos
 
 
-def _encode(obj: object, fields: tuple[str, ...]) -> bytes:
-    return pickle.dumps(tuple([getattr(obj, f) for f in fields]), protocol=5)
+def _encode(values: tuple) -> bytes:
+    # values: an attrgetter's tuple of the FIELDS (one C call, not a getattr per field:
+    # encode_info runs on every transition). The bytes are those of pickling that tuple.
+    return pickle.dumps(values, protocol=5)
 
 
 def _decode(obj: object, fields: tuple[str, ...], data: bytes) -> None:
@@ -114,7 +117,7 @@ class ActivityInfo:
         self.last_worker_identity = ""
 
     def encode(self) -> bytes:
-        return _encode(self, ActivityInfo.FIELDS)
+        return _encode(_activity_fields(self))
 
     @staticmethod
     def decode(data: bytes) -> ActivityInfo:
@@ -135,7 +138,7 @@ class TimerInfo:
         self.expiry_time = expiry_time
 
     def encode(self) -> bytes:
-        return _encode(self, TimerInfo.FIELDS)
+        return _encode(_timer_fields(self))
 
     @staticmethod
     def decode(data: bytes) -> TimerInfo:
@@ -265,7 +268,7 @@ class MutableState:
     # --- encoding ---------------------------------------------------------------------
 
     def encode_info(self) -> bytes:
-        return _encode(self, MutableState.INFO_FIELDS)
+        return _encode(_info_fields(self))
 
     @staticmethod
     def load(info: bytes, maps: dict) -> MutableState:
@@ -364,6 +367,14 @@ class MutableState:
         mut.events.append(event)
         return event
 
+    def new_event(self, mut: Mutation) -> history_pb2.HistoryEvent:
+        """add_event for attributes the caller fills in place (event.<kind>.field = ...):
+        cheaper than building the attributes message and copying it in."""
+        event = _HistoryEvent(event_id=self.next_event_id, event_time=ts(mut.now))
+        self.next_event_id += 1
+        mut.events.append(event)
+        return event
+
     def add_async_event(self, mut: Mutation, **attrs: object) -> history_pb2.HistoryEvent:
         """An event from outside the decider: buffered while a decision is started."""
         if self.decision_started_id == EMPTY_EVENT_ID:
@@ -427,19 +438,19 @@ class MutableState:
         if attempt >= 0:
             self.decision_attempt = attempt
         sticky = self.sticky_task_list != ""
-        task_list = _task_list(self.task_list)
+        event = self.new_event(mut)
+        attrs = event.decision_task_scheduled_event_attributes
+        task_list = attrs.task_list
         if sticky:
-            task_list = tasklist_pb2.TaskList(
-                name=self.sticky_task_list, kind=tasklist_pb2.TASK_LIST_KIND_STICKY
-            )
-        event = self.add_event(
-            mut,
-            decision_task_scheduled_event_attributes=history_pb2.DecisionTaskScheduledEventAttributes(
-                task_list=task_list,
-                start_to_close_timeout=dur(self.task_timeout),
-                attempt=self.decision_attempt,
-            ),
-        )
+            task_list.name = self.sticky_task_list
+            task_list.kind = tasklist_pb2.TASK_LIST_KIND_STICKY
+        else:
+            task_list.name = self.task_list
+            task_list.kind = tasklist_pb2.TASK_LIST_KIND_NORMAL
+        timeout = attrs.start_to_close_timeout
+        timeout.seconds = self.task_timeout // NS
+        timeout.nanos = self.task_timeout % NS
+        attrs.attempt = self.decision_attempt
         self.decision_sticky = sticky
         self.decision_schedule_id = event.event_id
         self.decision_started_id = EMPTY_EVENT_ID
@@ -453,12 +464,11 @@ class MutableState:
         return event
 
     def start_decision(self, mut: Mutation, identity: str, request_id: str) -> history_pb2.HistoryEvent:
-        event = self.add_event(
-            mut,
-            decision_task_started_event_attributes=history_pb2.DecisionTaskStartedEventAttributes(
-                scheduled_event_id=self.decision_schedule_id, identity=identity, request_id=request_id
-            ),
-        )
+        event = self.new_event(mut)
+        attrs = event.decision_task_started_event_attributes
+        attrs.scheduled_event_id = self.decision_schedule_id
+        attrs.identity = identity
+        attrs.request_id = request_id
         self.decision_started_id = event.event_id
         self.decision_request_id = request_id
         self.decision_started_time = mut.now
@@ -478,15 +488,12 @@ class MutableState:
     def complete_decision(
         self, mut: Mutation, identity: str, binary_checksum: str = ""
     ) -> history_pb2.HistoryEvent:
-        event = self.add_event(
-            mut,
-            decision_task_completed_event_attributes=history_pb2.DecisionTaskCompletedEventAttributes(
-                scheduled_event_id=self.decision_schedule_id,
-                started_event_id=self.decision_started_id,
-                identity=identity,
-                binary_checksum=binary_checksum,
-            ),
-        )
+        event = self.new_event(mut)
+        attrs = event.decision_task_completed_event_attributes
+        attrs.scheduled_event_id = self.decision_schedule_id
+        attrs.started_event_id = self.decision_started_id
+        attrs.identity = identity
+        attrs.binary_checksum = binary_checksum
         self.last_processed_event = self.decision_started_id
         self.clear_decision()
         self.decision_attempt = 0
@@ -606,10 +613,33 @@ _ACTIVITY_CLOSE_KINDS = frozenset(
 )
 
 
+_activity_fields = operator.attrgetter(*ActivityInfo.FIELDS)
+_timer_fields = operator.attrgetter(*TimerInfo.FIELDS)
+_info_fields = operator.attrgetter(*MutableState.INFO_FIELDS)
+
+
 def _task_list(name: str) -> object:
     return tasklist_pb2.TaskList(name=name, kind=tasklist_pb2.TASK_LIST_KIND_NORMAL)
 
 
 def history_batch_bytes(events: list) -> bytes:
-    """One transaction's events as a serialized History message (concatenable)."""
-    return _History(events=events).SerializeToString()
+    """One transaction's events as a serialized History message (concatenable).
+
+    Each event is encoded on its own and framed as History's field 1 (tag 0x0a, varint
+    length): the same bytes as History(events=events).SerializeToString(), without
+    copying every event into a new History first (that copy cost as much as the encoding)."""
+    parts = []
+    for e in events:
+        data = e.SerializeToString()
+        n = len(data)
+        if n < 0x80:
+            parts.append(bytes((0x0A, n)))
+        else:
+            head = bytearray(b"\x0a")
+            while n > 0x7F:
+                head.append((n & 0x7F) | 0x80)
+                n >>= 7
+            head.append(n)
+            parts.append(bytes(head))
+        parts.append(data)
+    return b"".join(parts)

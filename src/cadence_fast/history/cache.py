@@ -8,18 +8,36 @@ reference and puts the state back after its commit.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 RunKey = tuple[str, str, str]  # (domain_id, workflow_id, run_id)
 
 
 class _RunLock:
-    __slots__ = ("lock", "users")
+    """A FIFO lock for one run, made only while someone holds or waits for it.
+
+    Not asyncio.Lock: an uncontended acquire (nearly every one) is a flag here, where
+    asyncio.Lock costs a lock object per entry and a coroutine per acquire, several times
+    per workflow step. `users` counts the holder and the waiters: at 0 the entry goes.
+    """
+
+    __slots__ = ("held", "users", "waiters")
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
+        self.held = False
         self.users = 0
+        self.waiters: deque[asyncio.Future[None]] | None = None
+
+    def release(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                # Ownership passes straight to the next waiter (FIFO, no barging).
+                fut.set_result(None)
+                return
+        self.held = False
 
 
 class ExecutionCache:
@@ -82,6 +100,10 @@ class ExecutionCache:
     def forget_current(self, domain_id: str, workflow_id: str) -> None:
         self._current.pop((domain_id, workflow_id), None)
 
+    def idle(self, key: RunKey) -> bool:
+        """Nobody holds or waits for the run's lock (no transition of it is in flight)."""
+        return key not in self._locks
+
     def locked(self, key: RunKey) -> _Locked:
         """`async with cache.locked(key):` holds the run's lock (one writer per run)."""
         return _Locked(self._locks, key)
@@ -105,16 +127,25 @@ class _Locked:
         if entry is None:
             entry = self._locks[self._key] = _RunLock()
         entry.users += 1
-        try:
-            await entry.lock.acquire()
-        except BaseException:
-            self._leave(entry)
-            raise
+        if entry.held:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if entry.waiters is None:
+                entry.waiters = deque()
+            entry.waiters.append(fut)
+            try:
+                await fut
+            except BaseException:
+                if fut.done() and not fut.cancelled():
+                    entry.release()  # handed the lock as we were cancelled: pass it on
+                self._leave(entry)
+                raise
+        else:
+            entry.held = True
         self._entry = entry
 
     async def __aexit__(self, *exc_info: object) -> None:
         entry = self._entry
-        entry.lock.release()
+        entry.release()
         self._leave(entry)
 
     def _leave(self, entry: _RunLock) -> None:

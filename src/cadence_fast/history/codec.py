@@ -1,13 +1,18 @@
 """Queue task types and the compact encodings of queue-task payloads.
 
-Payloads are small tuples of builtins, pickled (never repr/eval): they carry what an
-executor needs to re-validate the task against mutable state.
+Payloads are small tuples of builtins (never repr/eval): they carry what an executor
+needs to re-validate the task against mutable state. All-int payloads (nearly every task:
+event ids, attempts, timeout types) are struct-packed behind a marker byte, about 4x
+cheaper than pickle on every transition (perf-findings F7); anything else is pickled.
+Pickle data starts with its PROTO opcode (0x80), so both forms (and rows written before
+the struct form existed) decode.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+import struct
 from typing import Any
 
 from cadence.api.v1 import common_pb2
@@ -31,13 +36,26 @@ TIMER_WORKFLOW_BACKOFF = 6
 TIMER_DECISION_BACKOFF = 7
 
 
+_INTS_MARKER = 1  # first byte of a struct-packed all-int payload (pickle's is 0x80)
+_INTS = [struct.Struct(f"<B{n}q") for n in range(5)]  # marker + n little-endian int64
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def pack(*values: Any) -> bytes:
+    if len(values) < len(_INTS):
+        for v in values:
+            if type(v) is not int or not _INT_MIN <= v <= _INT_MAX:
+                break
+        else:
+            return _INTS[len(values)].pack(_INTS_MARKER, *values)
     return pickle.dumps(values, protocol=5)
 
 
 def unpack(data: bytes) -> tuple[Any, ...]:
     if not data:
         return ()
+    if data[0] == _INTS_MARKER:
+        return _INTS[(len(data) - 1) >> 3].unpack(data)[1:]
     value = pickle.loads(data)
     return tuple(value)
 

@@ -161,24 +161,25 @@ class DecisionHandler:
             s2s = max(s2s, expiration)
             s2c = max(s2c, expiration)
         task_list = attrs.task_list.name or ms.task_list
-        event_attrs = history_pb2.ActivityTaskScheduledEventAttributes(
-            activity_id=attrs.activity_id,
-            activity_type=attrs.activity_type,
-            domain=ms.domain_name,
-            task_list=attrs.task_list,
-            input=attrs.input,
-            schedule_to_close_timeout=core.dur(s2c),
-            schedule_to_start_timeout=core.dur(s2s),
-            start_to_close_timeout=core.dur(stc),
-            heartbeat_timeout=core.dur(hb),
-            decision_task_completed_event_id=ctx.completed_id,
-        )
+        # The event's attributes are filled in place (perf-findings F7: building them as
+        # keyword messages and copying them into the event cost twice as much).
+        event = ms.new_event(mut)
+        event_attrs = event.activity_task_scheduled_event_attributes
+        event_attrs.activity_id = attrs.activity_id
+        event_attrs.activity_type.CopyFrom(attrs.activity_type)
+        event_attrs.domain = ms.domain_name
+        event_attrs.task_list.CopyFrom(attrs.task_list)
         event_attrs.task_list.name = task_list
+        event_attrs.input.CopyFrom(attrs.input)
+        _set_duration(event_attrs.schedule_to_close_timeout, s2c)
+        _set_duration(event_attrs.schedule_to_start_timeout, s2s)
+        _set_duration(event_attrs.start_to_close_timeout, stc)
+        _set_duration(event_attrs.heartbeat_timeout, hb)
+        event_attrs.decision_task_completed_event_id = ctx.completed_id
         if attrs.HasField("retry_policy"):
             event_attrs.retry_policy.CopyFrom(attrs.retry_policy)
         if attrs.HasField("header"):
             event_attrs.header.CopyFrom(attrs.header)
-        event = ms.add_event(mut, activity_task_scheduled_event_attributes=event_attrs)
         a = core.ActivityInfo()
         a.schedule_id = event.event_id
         a.scheduled_time = mut.now
@@ -493,6 +494,12 @@ class DecisionHandler:
             attrs.last_failure.details = a.last_failure_details
         event = ms.add_async_event(mut, activity_task_started_event_attributes=attrs)
         a.started_id = event.event_id
+
+
+def _set_duration(d: Any, ns: int) -> None:
+    """A Duration field set in place to int nanoseconds (as core.dur builds it)."""
+    d.seconds = ns // NS
+    d.nanos = ns % NS
 
 
 class _Context:

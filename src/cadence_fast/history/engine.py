@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from cadence.api.v1 import (
@@ -55,6 +55,7 @@ from cadence_fast.visibility.search_attributes import SearchAttributeRegistry, v
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 MutableState = Any  # core.MutableState (compiled or not)
 Mutation = Any
 
@@ -241,17 +242,41 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
         """The run's state as of its last commit: waits for a transition in flight to finish.
 
         Read what you need without awaiting in between (a later transition may change it)."""
+        if self.cache.idle(key):
+            # No transition of the run in flight: a cached state is the committed one.
+            ms = self.cache.get(key)
+            if ms is not None:
+                return ms
         async with self.cache.locked(key):
             return await self.load(key)
 
     async def transition(self, key: RunKey, fn: Callable[[MutableState, Mutation], T]) -> T:
         """Apply fn to the run's state and commit the mutation it records (retried once on a
         condition failure, from a fresh load). fn raising leaves nothing written."""
+        return await self._transition(key, fn, None)  # type: ignore[return-value]
+
+    async def transition_then(
+        self,
+        key: RunKey,
+        fn: Callable[[MutableState, Mutation], Any],
+        after: Callable[[MutableState], Awaitable[R]],
+    ) -> R:
+        """transition(key, fn), then after(state as committed), still under the run's lock:
+        what after reads is exactly what this transition wrote (no second lock and load)."""
+        return await self._transition(key, fn, after)  # type: ignore[return-value]
+
+    async def _transition(
+        self,
+        key: RunKey,
+        fn: Callable[[MutableState, Mutation], Any],
+        after: Callable[[MutableState], Awaitable[Any]] | None,
+    ) -> Any:
         shard = self.shard_for(key[1])
         for attempt in range(2):
             async with self.cache.locked(key):
                 ms = await self.load(key)
                 mut = core.Mutation(now_ns(), ms.next_event_id)
+                state, close_status = ms.state, ms.close_status
                 try:
                     result = fn(ms, mut)
                 except BaseException:
@@ -267,9 +292,11 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
                 if not (
                     mut.events or mut.dirty or mut.transfer or mut.timers or mut.visibility or mut.touched
                 ):
-                    return result
+                    return result if after is None else await after(ms)
                 try:
-                    await self._commit_update(shard, ms, mut)
+                    await self._commit_update(
+                        shard, ms, mut, ms.state != state or ms.close_status != close_status
+                    )
                 except store_errors.ConditionFailed:
                     self.cache.evict(key)
                     if attempt == 0:
@@ -282,7 +309,7 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
                     self.cache.evict(key)
                     self.cache.forget_current(key[0], key[1])
                     raise self._store_error(shard, e) from None
-                return result
+                return result if after is None else await after(ms)
         raise AssertionError("unreachable")
 
     def _store_error(self, shard: Shard, e: BaseException) -> BaseException:
@@ -303,7 +330,21 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
         except Exception:  # noqa: BLE001
             log.exception("shard %s: re-acquire failed", shard.shard_id)
 
-    async def _commit_update(self, shard: Shard, ms: MutableState, mut: Mutation) -> None:
+    async def _commit_update(
+        self, shard: Shard, ms: MutableState, mut: Mutation, state_changed: bool
+    ) -> None:
+        """Write the mutation as one conditional UpdateWorkflow (then cache what it made).
+
+        The current row is checked and written (update_current) only when the run's state or
+        close status changes: only then does its copy of them change. Otherwise the check
+        proves nothing the next_event_id condition does not: the current row leaves an OPEN
+        run only by a transaction that also writes that run's row under its next_event_id
+        condition (close with continue-as-new/retry/cron, terminate-if-running and reset
+        terminate it first); a start that reuses the workflow id needs the current run
+        closed, and closing it is a state change, which does check. So an open run that
+        passes its condition is still current, and a closed run's row may be updated
+        (e.g. clearing stickiness) whether or not it still is. Saves an UPDATE of
+        current_executions on most transitions."""
         upserts, deletes = ms.map_delta(mut)
         history: list[HistoryBatch] = []
         data = b""
@@ -327,6 +368,7 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
             transfer_tasks=self._transfer_tasks(ms, mut),
             timer_tasks=self._timer_tasks(ms, mut),
             visibility=self.visibility_record(ms) if mut.visibility else None,
+            update_current=state_changed,
             new_run=mut.new_run[1] if mut.new_run is not None else None,
         )
         await shard.commit(op)
@@ -729,22 +771,27 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
                 codec.pack(ms.decision_schedule_id, ms.decision_attempt),
             ))  # fmt: skip
 
-        try:
-            await self.transition(key, apply)
-        except errors.EntityNotExistsError:
-            raise StaleTaskError("run not found") from None
-        async with self.cache.locked(key):
-            ms = await self.load(key)
+        async def reply(ms: MutableState) -> Any:
+            # Still under the run's lock, right after the commit: the decision is the one
+            # this request started (one lock and load, not a second round after the commit).
             if ms.decision_request_id != request_id:
                 raise StaleTaskError("decision moved on")
             history = await self.full_history_bytes(ms)
-            if self.is_transient_decision(ms):
+            transient = self.is_transient_decision(ms)
+            if transient:
                 history += history_pb2.History(events=self.transient_decision_events(ms)).SerializeToString()
             resp = views.decision_task_response(ms, history, self._backlog_hint(task))
-            for query_id, query in self._queries.for_decision(key).items():
+            queries = self._queries.for_decision(key)
+            for query_id, query in queries.items():
                 resp.queries[query_id].CopyFrom(query)
-            if self.is_transient_decision(ms):
+            if transient:
                 resp.next_event_id = ms.decision_started_id + 1  # past the events the reply carries
+            return ms, resp
+
+        try:
+            ms, resp = await self.transition_then(key, apply, reply)
+        except errors.EntityNotExistsError:
+            raise StaleTaskError("run not found") from None
         if task.kind == KIND_STICKY:
             # a sticky worker has the workflow cached: only the events since its last decision
             first = ms.last_processed_event + 1 if ms.last_processed_event else 1

@@ -124,7 +124,13 @@ class Shard:
         while self._pending and len(self._inflight) < _MAX_INFLIGHT and not self._renewing:
             batch = self._pending[:_MAX_BATCH]
             ops = [op for op, _ in batch]
-            tasks = [t for op in ops for t in _tasks_of(op)]
+            # Most ops have no new run: their own task lists, without building _tasks_of's copy.
+            tasks = [
+                t
+                for op in ops
+                for t in (op.transfer_tasks + op.timer_tasks if getattr(op, "new_run", None) is None
+                          else _tasks_of(op))
+            ]  # fmt: skip
             if self._next_task_id + len(tasks) >= self._max_task_id:
                 # The id block is exhausted: renew the range once nothing is in flight
                 # (a renewal fences every commit still carrying the old range_id).
@@ -132,9 +138,11 @@ class Shard:
                 asyncio.ensure_future(self._renew_then_kick())
                 return
             del self._pending[:_MAX_BATCH]
+            next_id = self._next_task_id
             for t in tasks:
-                t.task_id = self._next_task_id
-                self._next_task_id += 1
+                t.task_id = next_id
+                next_id += 1
+            self._next_task_id = next_id
             self._batch_seq += 1
             self._inflight[self._batch_seq] = ops
             asyncio.ensure_future(self._commit_batch(self._batch_seq, batch))

@@ -14,7 +14,6 @@ from cadence.api.v1 import (
     tasklist_pb2,
     workflow_pb2,
 )
-from google.protobuf import wrappers_pb2
 
 from cadence_fast import errors
 from cadence_fast._core import mutable_state as core
@@ -113,21 +112,33 @@ def decision_task_response(ms: Any, history: bytes, backlog_hint: int) -> Decisi
         ms.decision_schedule_id,
         ms.decision_attempt,
     )
+    # Sub-messages are filled in place: building each one and passing it as a keyword
+    # (which copies it) cost twice as much, on every poll reply.
     head = service_worker_pb2.PollForDecisionTaskResponse(
         task_token=token.encode(),
-        workflow_execution=common_pb2.WorkflowExecution(workflow_id=ms.workflow_id, run_id=ms.run_id),
-        workflow_type=common_pb2.WorkflowType(name=ms.workflow_type),
-        previous_started_event_id=wrappers_pb2.Int64Value(value=ms.last_processed_event),
         started_event_id=ms.decision_started_id,
         attempt=ms.decision_attempt,
         backlog_count_hint=backlog_hint,
         next_event_id=ms.next_event_id,
-        workflow_execution_task_list=_task_list(ms.task_list),
-        scheduled_time=core.ts(ms.decision_scheduled_time),
-        started_time=core.ts(ms.decision_started_time),
         total_history_bytes=len(history),
     )
+    execution = head.workflow_execution
+    execution.workflow_id = ms.workflow_id
+    execution.run_id = ms.run_id
+    head.workflow_type.name = ms.workflow_type
+    head.previous_started_event_id.value = ms.last_processed_event
+    task_list = head.workflow_execution_task_list
+    task_list.name = ms.task_list
+    task_list.kind = tasklist_pb2.TASK_LIST_KIND_NORMAL
+    _set_ts(head.scheduled_time, ms.decision_scheduled_time)
+    _set_ts(head.started_time, ms.decision_started_time)
     return DecisionTaskResponse(head, history)
+
+
+def _set_ts(t: Any, ns: int) -> None:
+    """Fill a Timestamp (or Duration) field in place from int nanoseconds (as core.ts/core.dur)."""
+    t.seconds = ns // NS
+    t.nanos = ns % NS
 
 
 def activity_task_response(ms: Any, a: Any) -> service_worker_pb2.PollForActivityTaskResponse:
@@ -136,20 +147,22 @@ def activity_task_response(ms: Any, a: Any) -> service_worker_pb2.PollForActivit
     )
     resp = service_worker_pb2.PollForActivityTaskResponse(
         task_token=token.encode(),
-        workflow_execution=common_pb2.WorkflowExecution(workflow_id=ms.workflow_id, run_id=ms.run_id),
         activity_id=a.activity_id,
-        activity_type=common_pb2.ActivityType(name=a.activity_type),
-        input=common_pb2.Payload(data=a.input),
-        scheduled_time=core.ts(a.scheduled_time),
-        started_time=core.ts(a.started_time),
-        schedule_to_close_timeout=core.dur(a.schedule_to_close),
-        start_to_close_timeout=core.dur(a.start_to_close),
-        heartbeat_timeout=core.dur(a.heartbeat_timeout),
         attempt=a.attempt,
-        scheduled_time_of_this_attempt=core.ts(a.attempt_scheduled_time or a.scheduled_time),
-        workflow_type=common_pb2.WorkflowType(name=ms.workflow_type),
         workflow_domain=ms.domain_name,
     )
+    execution = resp.workflow_execution
+    execution.workflow_id = ms.workflow_id
+    execution.run_id = ms.run_id
+    resp.activity_type.name = a.activity_type
+    resp.input.data = a.input
+    _set_ts(resp.scheduled_time, a.scheduled_time)
+    _set_ts(resp.started_time, a.started_time)
+    _set_ts(resp.schedule_to_close_timeout, a.schedule_to_close)
+    _set_ts(resp.start_to_close_timeout, a.start_to_close)
+    _set_ts(resp.heartbeat_timeout, a.heartbeat_timeout)
+    _set_ts(resp.scheduled_time_of_this_attempt, a.attempt_scheduled_time or a.scheduled_time)
+    resp.workflow_type.name = ms.workflow_type
     if a.details:
         resp.heartbeat_details.data = a.details
     if a.header:
@@ -316,7 +329,9 @@ async def get_history(
             resp.next_page_token = _encode_page_token(key[2], next_event_id if history else first)
         # A stand-in with the response's fields and encoding (WorkflowAPI registers the
         # RPC with a serializer that calls SerializeToString).
-        return cast(service_workflow_pb2.GetWorkflowExecutionHistoryResponse, HistoryPageResponse(resp, history))
+        return cast(
+            service_workflow_pb2.GetWorkflowExecutionHistoryResponse, HistoryPageResponse(resp, history)
+        )
     events = await engine.read_events(ms, first, next_event_id)
     if page_size > 0 and len(events) > page_size:
         events = events[:page_size]
