@@ -386,6 +386,20 @@ class MutableState:
         mut.dirty.add((MAP_BUFFERED_EVENT, key))
         return event
 
+    def new_async_event(self, mut: Mutation) -> history_pb2.HistoryEvent:
+        """add_async_event for attributes the caller fills in place (see new_event).
+
+        A buffered event is encoded when the mutation is written, so filling it after
+        this call is in time."""
+        if self.decision_started_id == EMPTY_EVENT_ID:
+            return self.new_event(mut)
+        event = _HistoryEvent(event_id=BUFFERED_EVENT_ID, event_time=ts(mut.now))
+        self.buffered_seq += 1
+        key = f"{self.buffered_seq:012d}"
+        self.buffered.append((key, event))
+        mut.dirty.add((MAP_BUFFERED_EVENT, key))
+        return event
+
     def flush_buffered(self, mut: Mutation) -> int:
         """Give buffered events their ids, after the decision's outputs. Returns how many."""
         if not self.buffered:
