@@ -253,7 +253,7 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
     async def transition(self, key: RunKey, fn: Callable[[MutableState, Mutation], T]) -> T:
         """Apply fn to the run's state and commit the mutation it records (retried once on a
         condition failure, from a fresh load). fn raising leaves nothing written."""
-        return await self._transition(key, fn, None)  # type: ignore[return-value]
+        return await self._transition(key, fn, None)
 
     async def transition_then(
         self,
@@ -263,7 +263,7 @@ class HistoryEngine(WorkflowStarts, ActivityTasks):
     ) -> R:
         """transition(key, fn), then after(state as committed), still under the run's lock:
         what after reads is exactly what this transition wrote (no second lock and load)."""
-        return await self._transition(key, fn, after)  # type: ignore[return-value]
+        return await self._transition(key, fn, after)
 
     async def _transition(
         self,
