@@ -143,7 +143,9 @@ def parse_timeout(text: str) -> float | None:
     # No negative indexes in this module: it is compiled with wraparound=False.
     digits = text[: n - 1]
     unit = _TIMEOUT_UNITS.get(text[n - 1])
-    if unit is None or not digits.isdigit():
+    # isascii(): str.isdigit() also accepts digits such as "²" (a latin-1 header byte) that
+    # int() rejects; the ValueError escaped data_received and dropped the connection.
+    if unit is None or not digits.isascii() or not digits.isdigit():
         return None
     return int(digits) * unit
 
@@ -570,7 +572,9 @@ class H2Connection:
         stream = Stream(stream_id, self.peer_initial_window)
         metadata: list = stream.metadata
         for name, value in headers:
-            if name[0] == ":":
+            # `name and`: HPACK can carry an empty name; name[0] of it raised IndexError out of
+            # data_received (asyncio then dropped the connection without a GOAWAY).
+            if name and name[0] == ":":
                 if name == ":path":
                     stream.path = value
             elif name == "grpc-timeout":
@@ -589,6 +593,9 @@ class H2Connection:
             raise ConnectionError_(PROTOCOL_ERROR, "SETTINGS on a stream")
         stream: Stream
         if flags & FLAG_ACK:
+            # RFC 9113 §6.5: an ACK with a payload is a FRAME_SIZE_ERROR (was silently accepted).
+            if payload:
+                raise ConnectionError_(FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
             return
         if len(payload) % 6:
             raise ConnectionError_(FRAME_SIZE_ERROR, "SETTINGS length not a multiple of 6")
@@ -603,6 +610,10 @@ class H2Connection:
                 for s in self.streams.values():
                     stream = s
                     stream.send_window += delta
+                    # RFC 9113 §6.9.2: a change that takes a stream window above 2^31-1 is a
+                    # connection FLOW_CONTROL_ERROR (was unchecked).
+                    if stream.send_window > MAX_WINDOW:
+                        raise ConnectionError_(FLOW_CONTROL_ERROR, "a stream window above 2^31-1")
             elif ident == SETTINGS_MAX_FRAME_SIZE:
                 if value < DEFAULT_MAX_FRAME or value > 16777215:
                     raise ConnectionError_(PROTOCOL_ERROR, f"SETTINGS_MAX_FRAME_SIZE {value} out of range")
@@ -639,12 +650,20 @@ class H2Connection:
                 self._close_stream(stream, cancel=True)
                 return
             stream.send_window += increment
+            if stream.send_window > MAX_WINDOW:
+                # RFC 9113 §6.9.1: a stream error FLOW_CONTROL_ERROR (was unchecked: the window
+                # grew past what a peer can mean).
+                self.out.append(frame(RST_STREAM, 0, stream_id, _HEADER.pack(FLOW_CONTROL_ERROR)))
+                self._close_stream(stream, cancel=True)
+                return
         if self.blocked:
             self._flush_blocked()
 
     def _on_rst_stream(self, stream_id: cython.int, payload: bytes) -> None:
-        if stream_id == 0 or len(payload) != 4:
-            raise ConnectionError_(PROTOCOL_ERROR, "malformed RST_STREAM")
+        if len(payload) != 4:  # RFC 9113 §6.4: FRAME_SIZE_ERROR (was PROTOCOL_ERROR)
+            raise ConnectionError_(FRAME_SIZE_ERROR, "RST_STREAM payload must be 4 bytes")
+        if stream_id == 0:
+            raise ConnectionError_(PROTOCOL_ERROR, "RST_STREAM on stream 0")
         stream: Stream = self.streams.get(stream_id)
         if stream is not None:
             self._close_stream(stream, cancel=True)
