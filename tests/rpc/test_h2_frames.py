@@ -858,3 +858,22 @@ async def test_fuzz_random_and_mutated_frames_never_break_the_server() -> None:
             await asyncio.sleep(0.02)
         assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
     assert errors == []
+
+
+async def test_stop_past_grace_answers_unavailable_before_closing() -> None:
+    s = Served()
+    await s.server.start()
+    raw = await s.raw()
+    try:
+        raw.send(unary(1, "/test.Raw/hang", b"x"))
+        await asyncio.wait_for(s.handlers.started.wait(), TIMEOUT)
+        await s.server.stop(0.05)
+        # The cancelled handler's status is written before the close (grpcio's client would
+        # report UNAVAILABLE for a bare close too; this client sees the frames).
+        reply = await raw.finish(1)
+        assert reply.status() == grpc.StatusCode.UNAVAILABLE.value[0]
+        assert await raw.next() is None
+        assert s.handlers.cancelled == 1
+    finally:
+        raw.close()
+        await s.server.stop(0)

@@ -834,6 +834,10 @@ class H2Connection:
 
     def close(self) -> None:
         if not self.closed:
+            # Write what is queued first: the UNAVAILABLE of handlers cancelled by stop() sits in
+            # `out` until a call_soon flush that would run after this close, and a closing
+            # asyncio transport drops writes (the client saw a bare close, not the status).
+            self._flush_out()
             self.transport.close()
 
 
