@@ -22,6 +22,7 @@ from cadence_fast.api import validation as check
 from cadence_fast.api.base import ApiServicer
 from cadence_fast.api.workflow import long_poll_timeout, resolve_domain
 from cadence_fast.history.errors import StaleTaskError
+from cadence_fast.loops import LoopRef
 from cadence_fast.persistence.records import TaskListType
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
     def __init__(self, services: Services) -> None:
         self.services = services
         self._blob_limit = services.config.blob_size_limit
+        self._loop_ref = LoopRef()  # cadence_fast.loops: the loop without a getpid() per lookup
 
     # --- polls -----------------------------------------------------------------------
 
@@ -59,7 +61,7 @@ class WorkerAPI(ApiServicer, service_worker_pb2_grpc.WorkerAPIServicer):
         check.poll_request(request)
         domain = await resolve_domain(self.services, request.domain)
         matching = self.services.matching
-        loop = asyncio.get_running_loop()
+        loop = self._loop_ref.get()
         deadline = loop.time() + long_poll_timeout(context)
         name = request.task_list.name
         kind = request.task_list.kind or tasklist_pb2.TASK_LIST_KIND_NORMAL

@@ -111,7 +111,7 @@ class TransferQueue:
             # still holds its run's lock until its waiter runs (next turn), and an executor
             # started before that would only wait for the lock (and need a Task to do so).
             self._drain_scheduled = True
-            loop = asyncio.get_running_loop()
+            loop = self.shard.loop_ref.get()
             loop.call_soon(loop.call_soon, self._drain)
 
     def _drain(self) -> None:
@@ -150,7 +150,7 @@ class TransferQueue:
         await self._retry(t)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
+        task = self.shard.loop_ref.get().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -337,7 +337,7 @@ class TimerQueue:
         log.warning("shard %s: timer task %s failed; retrying", self.shard.shard_id, t.task_id, exc_info=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
+        task = self.shard.loop_ref.get().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

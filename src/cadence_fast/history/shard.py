@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from cadence_fast.loops import LoopRef
 from cadence_fast.persistence import errors as store_errors
 from cadence_fast.persistence.records import CreateWorkflow, ShardRecord, UpdateWorkflow
 from cadence_fast.persistence.store import Store
@@ -51,6 +52,8 @@ class Shard:
         self._next_task_id = 0
         self._max_task_id = 0
         self._pending: list[tuple[Op, asyncio.Future[None]]] = []
+        #: The shard's event loop (cadence_fast.loops: no getpid() per lookup); its queues use it too.
+        self.loop_ref = LoopRef()
         self._inflight: dict[int, list[Op]] = {}  # batch number -> ops being committed
         self._batch_seq = 0
         self._renewing = False
@@ -88,7 +91,7 @@ class Shard:
 
     async def commit(self, op: Op) -> None:
         """Write one op in the next group transaction; raises its store error."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = self.loop_ref.get().create_future()
         self._pending.append((op, fut))
         self._kick()
         # No shield: the op is already pending and is committed whether or not this
@@ -145,7 +148,7 @@ class Shard:
             self._next_task_id = next_id
             self._batch_seq += 1
             self._inflight[self._batch_seq] = ops
-            asyncio.ensure_future(self._commit_batch(self._batch_seq, batch))
+            self.loop_ref.get().create_task(self._commit_batch(self._batch_seq, batch))
 
     async def _commit_batch(self, seq: int, batch: list[tuple[Op, asyncio.Future[None]]]) -> None:
         ops = [op for op, _ in batch]

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from cadence_fast.loops import LoopRef
 from cadence_fast.matching.task import MatchTask, encode
 from cadence_fast.persistence.errors import ConditionFailed
 from cadence_fast.persistence.records import TaskListRecord, TaskListTask
@@ -44,6 +45,7 @@ class Backlog:
         self.store = store
         self.domain_id = domain_id
         self.name = name
+        self._loop_ref = LoopRef()  # cadence_fast.loops: the loop without a getpid() per lookup
         self.task_type = task_type
         self.kind = kind
         self.range_id = 0
@@ -103,7 +105,7 @@ class Backlog:
         """Append `task` to the backlog; returns once the row is durable (TaskListLost if fenced)."""
         if self.lost:
             raise TaskListLost(f"task list {self.name!r} was leased by another owner")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = self._loop_ref.get().create_future()
         self._pending.append((task, fut))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop())

@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from cadence_fast import errors
+from cadence_fast.loops import LoopRef
 from cadence_fast.matching.backlog import TaskListLost
 from cadence_fast.matching.task import KIND_NORMAL, KIND_STICKY, MatchTask
 from cadence_fast.matching.task_list import (
@@ -61,6 +62,7 @@ class MatchingEngine:
     ) -> None:
         self.store = store
         self.sync_match_wait = sync_match_wait
+        self._loop_ref = LoopRef()  # cadence_fast.loops: the loop without a getpid() per lookup
         self.ack_flush_interval = ack_flush_interval
         self.idle_unload_seconds = idle_unload_seconds
         self._lists: dict[TaskListKey, TaskListManager] = {}
@@ -205,7 +207,7 @@ class MatchingEngine:
         """Long poll: a task, or None shortly before `timeout` seconds elapse (never raises for it)."""
         if self._stopped:
             return None
-        loop = asyncio.get_running_loop()
+        loop = self._loop_ref.get()
         # Answer a little early so the reply beats the caller's own deadline.
         deadline = loop.time() + timeout - min(0.05, max(0.0, timeout) * 0.05)
         while True:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from cadence_fast import errors
 from cadence_fast._core import dispatcher as _dispatcher
+from cadence_fast.loops import LoopRef
 from cadence_fast.matching.backlog import Backlog, TaskListLost
 from cadence_fast.matching.task import KIND_STICKY, MatchTask, decode
 from cadence_fast.persistence.errors import StoreError
@@ -89,6 +90,7 @@ class TaskListManager:
     ) -> None:
         self.domain_id = domain_id
         self.sync_match_wait = sync_match_wait
+        self._loop_ref = LoopRef()  # cadence_fast.loops: the loop without a getpid() per lookup
         self.name = name
         self.task_type = task_type
         self.backlog = Backlog(store, domain_id, name, task_type, kind)
@@ -178,7 +180,7 @@ class TaskListManager:
         backlog = self.backlog
         if self.dispatcher.ready_count() or not backlog.caught_up() or backlog.has_pending_writes():
             return False
-        loop = asyncio.get_running_loop()
+        loop = self._loop_ref.get()
         fut: asyncio.Future[bool] = loop.create_future()
         self.dispatcher.offer_wait(task, fut)
         if not fut.done():
@@ -241,7 +243,7 @@ class TaskListManager:
         self, identity: str, deadline: float, rate_per_second: float = 0.0
     ) -> MatchTask | _Lost | None:
         """Wait until `deadline` (loop time) for a task. None: timed out or stopping; LOST: reload."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop_ref.get()
         self.last_active = time.monotonic()
         self.record_poller(identity, rate_per_second)
         try:

@@ -128,7 +128,11 @@ class Writer:
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         if self._stopped:
             raise StoreError("the SQLite store is closed")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        # The common case without asyncio.get_running_loop() (a getpid() system call, see
+        # cadence_fast.loops): our loop is running and we are called from it.
+        if loop is None or not loop.is_running():
+            loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # Batches live on one loop; a store may move to another loop once idle
             # (tests that run one asyncio.run after another).
