@@ -19,18 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 
-try:
-    import cython
-except ImportError:  # uncompiled without Cython installed: the decorators are no-ops
-
-    class _CythonShim:
-        bint = bool
-
-        @staticmethod
-        def cclass(cls):  # type: ignore[no-untyped-def]
-            return cls
-
-    cython = _CythonShim()  # type: ignore[assignment]
+import cython  # a runtime dependency: its shadow module runs the pure mode uncompiled
 
 
 @cython.cclass

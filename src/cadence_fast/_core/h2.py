@@ -27,23 +27,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import cython  # a runtime dependency: its shadow module runs the pure mode uncompiled
+
 from cadence_fast._core import hpack
-
-try:
-    import cython
-except ImportError:  # uncompiled without Cython installed: the decorators are no-ops
-
-    class _CythonShim:
-        bint = bool
-        int = int
-        Py_ssize_t = int
-
-        @staticmethod
-        def cclass(cls):  # type: ignore[no-untyped-def]
-            return cls
-
-    cython = _CythonShim()  # type: ignore[assignment]
-
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -114,14 +100,9 @@ def frame(kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
     return bytes(((n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF, kind, flags)) + _HEADER.pack(stream_id) + payload
 
 
-def _lit(name: bytes, value: bytes) -> bytes:
-    """HPACK 'literal without indexing, new name', no Huffman (RFC 7541 §6.2.2)."""
-    return b"\x00" + hpack.encode_int(len(name), 7, 0) + name + hpack.encode_int(len(value), 7, 0) + value
-
-
 # ":status: 200" is static index 8; content-type (static name 31) as a literal.
 _RESPONSE_HEADER_BLOCK = b"\x88" + hpack.encode_indexed_name_literal(31, b"application/grpc")
-_OK_TRAILER_BLOCK = _lit(b"grpc-status", b"0")
+_OK_TRAILER_BLOCK = hpack.encode_literal(b"grpc-status", b"0")
 _SERVER_SETTINGS = frame(
     SETTINGS,
     0,
@@ -160,9 +141,9 @@ def _percent_encode(message: str) -> bytes:
 
 def status_block(code: int, message: str, trailing: Any) -> bytes:
     """The HPACK block of the trailers (grpc-status, grpc-message, trailing metadata)."""
-    block = _lit(b"grpc-status", str(code).encode())
+    block = hpack.encode_literal(b"grpc-status", str(code).encode())
     if message:
-        block += _lit(b"grpc-message", _percent_encode(message))
+        block += hpack.encode_literal(b"grpc-message", _percent_encode(message))
     for key, value in trailing or ():
         name = key.lower().encode("ascii")
         if name.endswith(b"-bin"):
@@ -170,7 +151,7 @@ def status_block(code: int, message: str, trailing: Any) -> bytes:
             data = base64.b64encode(raw).rstrip(b"=")
         else:
             data = value.encode("ascii") if isinstance(value, str) else bytes(value)
-        block += _lit(name, data)
+        block += hpack.encode_literal(name, data)
     return block
 
 

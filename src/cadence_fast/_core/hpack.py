@@ -15,33 +15,7 @@ on its own by setup.py and must also run uncompiled (CADENCE_FAST_PURE=1).
 
 from __future__ import annotations
 
-try:
-    import cython
-except ImportError:  # uncompiled without Cython installed: the decorators are no-ops
-
-    class _CythonShim:
-        compiled = False
-        bint = bool
-        int = int
-        Py_ssize_t = int
-
-        @staticmethod
-        def cclass(klass):  # type: ignore[no-untyped-def]
-            return klass
-
-        @staticmethod
-        def cfunc(func):  # type: ignore[no-untyped-def]
-            return func
-
-        @staticmethod
-        def exceptval(*_args, **_kwargs):  # type: ignore[no-untyped-def]
-            return lambda func: func
-
-        @staticmethod
-        def declare(*_args, **_kwargs):  # type: ignore[no-untyped-def]
-            return None
-
-    cython = _CythonShim()  # type: ignore[assignment]
+import cython  # a runtime dependency: its shadow module runs the pure mode uncompiled
 
 
 class HpackError(Exception):
