@@ -14,13 +14,10 @@ something only it speaks, such as streaming or TLS).
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 from typing import Any
 
 from cadence_fast._core import h2
-
-log = logging.getLogger(__name__)
 
 
 class _CallDetails:
@@ -42,7 +39,7 @@ class RpcServer:
         self.methods: dict[str, h2.RpcMethod] = {}
         self._generic: list[Any] = []
         self.connections: set[Any] = set()
-        self._address: tuple[str, int] | None = None
+        self._sock: socket.socket | None = None
         self._server: asyncio.AbstractServer | None = None
         self._stopped = asyncio.Event()
 
@@ -80,17 +77,19 @@ class RpcServer:
         """Remember where to listen; the socket is bound now so the port is known (and taken)."""
         host, _, port = address.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self._sock.bind((host, int(port)))
+            sock.bind((host, int(port)))
         except OSError:
-            self._sock.close()
+            sock.close()
             raise RuntimeError(f"cannot bind {address}") from None
-        self._address = self._sock.getsockname()[:2]
-        return int(self._address[1])
+        self._sock = sock
+        return int(sock.getsockname()[1])
 
     async def start(self) -> None:
+        if self._sock is None:
+            raise RuntimeError("add_insecure_port() first: there is no address to serve")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: h2.H2Connection(self), sock=self._sock, backlog=1024)
 

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from cadence_fast.loops import LoopRef
 from cadence_fast.persistence.errors import StoreError, Unavailable
 
 T = TypeVar("T")
@@ -108,6 +109,7 @@ class Writer:
             else None
         )
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_ref = LoopRef()  # cadence_fast.loops: the loop without a getpid() per lookup
         self._pending: list[_Job] = []
         self._busy = False  # a batch is between BEGIN and the end of its COMMIT
         self._scheduled = False
@@ -128,11 +130,7 @@ class Writer:
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         if self._stopped:
             raise StoreError("the SQLite store is closed")
-        loop = self._loop
-        # The common case without asyncio.get_running_loop() (a getpid() system call, see
-        # cadence_fast.loops): our loop is running and we are called from it.
-        if loop is None or not loop.is_running():
-            loop = asyncio.get_running_loop()
+        loop = self._loop_ref.get()
         if loop is not self._loop:
             # Batches live on one loop; a store may move to another loop once idle
             # (tests that run one asyncio.run after another).
